@@ -1,0 +1,15 @@
+// The module's exports. Kernels live one family per file; docs/ABI.md documents all of these.
+export {
+  f32_train__wasmsimd, f32_train__scalar,
+  f32_evaluate__wasmsimd, f32_evaluate__scalar,
+  f32_gradient__wasmsimd, f32_gradient__scalar,
+  f32_predict__wasmsimd, f32_predict__scalar,
+  f32_raw_params,
+} from "./step";
+export { modelBytes as model_bytes, scratchBytes as scratch_bytes, scratchGradOffset as scratch_grad_offset } from "./util/layout";
+export { f32_peak__wasmsimd_madd12 } from "./peak";
+
+/** First byte the host may allocate: everything below holds the module's static data. */
+export function heap_base(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,216 @@
+// Batch packing: validate, transpose to samples-in-lanes, merge running
+// statistics (Welford/Chan in f64), standardise. Shared by every kernel variant.
+import {
+  H_BAD_INDEX, H_COUNT, H_FLAGS, FLAG_STANDARDIZE,
+  STATUS_OK, STATUS_NONFINITE_X, STATUS_NONFINITE_Y,
+  headerM, headerN, laneStride, statsOffset,
+  candOffset, xMeanOffset, xStdOffset, yMeanOffset, yStdOffset, xtOffset, ytOffset, gtOffset,
+} from "./util/layout";
+
+/** Index of the first NaN or ±Inf among f32[len] at `ptr`, or -1. No alignment needed. */
+export function firstNonFinite(ptr: usize, len: i32): i32 {
+  let i = 0;
+  // vector loop: v − v is 0 in finite lanes and NaN otherwise
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(ptr + (<usize>i << 2));
+    const d = f32x4.sub(v, v);
+    if (v128.any_true(f32x4.ne(d, d))) break;
+  }
+  // scalar tail, which also pinpoints the lane of a failing vector
+  for (; i < len; i++) {
+    if (!isFinite<f32>(load<f32>(ptr + (<usize>i << 2)))) return i;
+  }
+  return -1;
+}
+
+/**
+ * dst[c·stride + r] = src[r·cols + c] for r < rows; lanes rows..stride of every
+ * dst row are zeroed. src is row-major rows×cols; no alignment needed.
+ */
+function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): void {
+  const rowBytes = <usize>cols << 2;
+  const dstRowBytes = <usize>stride << 2;
+  let r = 0;
+  // 4×4 tiles: four source rows become four destination vectors
+  for (; r + 4 <= rows; r += 4) {
+    const s0 = src + <usize>r * rowBytes;
+    const d0 = dst + (<usize>r << 2);
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const p = s0 + (<usize>c << 2);
+      const a = v128.load(p);
+      const b = v128.load(p + rowBytes);
+      const e = v128.load(p + 2 * rowBytes);
+      const f = v128.load(p + 3 * rowBytes);
+      const t0 = f32x4.shuffle(a, b, 0, 4, 1, 5);
+      const t1 = f32x4.shuffle(e, f, 0, 4, 1, 5);
+      const t2 = f32x4.shuffle(a, b, 2, 6, 3, 7);
+      const t3 = f32x4.shuffle(e, f, 2, 6, 3, 7);
+      const q = d0 + <usize>c * dstRowBytes;
+      v128.store(q, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+      v128.store(q + dstRowBytes, f32x4.shuffle(t0, t1, 2, 3, 6, 7));
+      v128.store(q + 2 * dstRowBytes, f32x4.shuffle(t2, t3, 0, 1, 4, 5));
+      v128.store(q + 3 * dstRowBytes, f32x4.shuffle(t2, t3, 2, 3, 6, 7));
+    }
+    // column tail
+    for (; c < cols; c++) {
+      for (let k = 0; k < 4; k++) {
+        store<f32>(d0 + <usize>c * dstRowBytes + (<usize>k << 2), load<f32>(s0 + <usize>k * rowBytes + (<usize>c << 2)));
+      }
+    }
+  }
+  // row tail
+  for (; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      store<f32>(dst + <usize>c * dstRowBytes + (<usize>r << 2), load<f32>(src + <usize>r * rowBytes + (<usize>c << 2)));
+    }
+  }
+  // zero pad lanes so that 0 · pad stays 0 in the gradient
+  for (let c = 0; c < cols; c++) {
+    for (let p = rows; p < stride; p++) store<f32>(dst + <usize>c * dstRowBytes + (<usize>p << 2), 0);
+  }
+}
+
+@inline function spread(m2: f64, count: f64): f64 {
+  return count > 0 && m2 > 0 ? Math.sqrt(m2 / count) : 1.0;
+}
+
+/**
+ * For each of `rows` feature rows of `t` (`batch` samples in lanes): merge the
+ * batch into the running mean/M2 at `stat` (f64 mean[rows], then m2[rows]) and
+ * write the result to `cand`; then, if `standardize`, scale the row in place to
+ * (v − mean)/σ. The f32 mean and σ used are written to `meanOut`, `stdOut`.
+ */
+function standardizeRows(
+  t: usize, rows: i32, batch: i32, stride: i32,
+  stat: usize, count: f64, cand: usize, merge: bool, standardize: bool,
+  meanOut: usize, stdOut: usize,
+): void {
+  const nb = <f64>batch;
+  const total = merge ? count + nb : count;
+  const rowsBytes = <usize>rows << 3;
+  for (let k = 0; k < rows; k++) {
+    const row = t + (<usize>(k * stride) << 2);
+    let mean = load<f64>(stat + (<usize>k << 3));
+    let m2 = load<f64>(stat + rowsBytes + (<usize>k << 3));
+    if (merge && standardize) {
+      // Chan et al.: combine (count, mean, m2) with the batch's own moments
+      let sum: f64 = 0;
+      for (let s = 0; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
+      const bm = sum / nb;
+      let bm2: f64 = 0;
+      for (let s = 0; s < batch; s++) {
+        const d = <f64>load<f32>(row + (<usize>s << 2)) - bm;
+        bm2 += d * d;
+      }
+      const delta = bm - mean;
+      mean += delta * nb / total;
+      m2 += bm2 + delta * delta * count * nb / total;
+    }
+    store<f64>(cand + (<usize>k << 3), mean);
+    store<f64>(cand + rowsBytes + (<usize>k << 3), m2);
+    const mu = standardize ? <f32>mean : 0;
+    const sigma = standardize ? <f32>spread(m2, total) : 1;
+    store<f32>(meanOut + (<usize>k << 2), mu);
+    store<f32>(stdOut + (<usize>k << 2), sigma);
+    if (!standardize) continue;
+    const inv = <f32>1 / sigma;
+    // vector loop over whole vectors of real samples; pad lanes stay zero
+    const vmu = f32x4.splat(mu);
+    const vinv = f32x4.splat(inv);
+    let s = 0;
+    for (; s + 4 <= batch; s += 4) {
+      const p = row + (<usize>s << 2);
+      v128.store(p, f32x4.mul(f32x4.sub(v128.load(p), vmu), vinv));
+    }
+    // scalar tail
+    for (; s < batch; s++) {
+      const p = row + (<usize>s << 2);
+      store<f32>(p, (load<f32>(p) - mu) * inv);
+    }
+  }
+}
+
+/** Validates x (batch×m) and packs it into xt; `merge` folds it into candidate statistics. */
+export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, merge: bool): i32 {
+  const m = headerM(model);
+  const n = headerN(model);
+  const bad = firstNonFinite(x, batch * m);
+  if (bad >= 0) {
+    store<i32>(model + H_BAD_INDEX, bad);
+    return STATUS_NONFINITE_X;
+  }
+  const stride = laneStride(batch);
+  const xt = scratch + xtOffset(m, n);
+  transpose(x, batch, m, xt, stride);
+  const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
+  standardizeRows(
+    xt, m, batch, stride,
+    model + statsOffset(m, n), load<f64>(model + H_COUNT), scratch + candOffset(), merge, standardize,
+    scratch + xMeanOffset(m, n), scratch + xStdOffset(m, n),
+  );
+  return STATUS_OK;
+}
+
+/** Validates y (batch×n) and packs it into yt; `merge` folds it into candidate statistics. */
+export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, merge: bool): i32 {
+  const m = headerM(model);
+  const n = headerN(model);
+  const bad = firstNonFinite(y, batch * n);
+  if (bad >= 0) {
+    store<i32>(model + H_BAD_INDEX, bad);
+    return STATUS_NONFINITE_Y;
+  }
+  const stride = laneStride(batch);
+  const yt = scratch + ytOffset(m, n, batch);
+  transpose(y, batch, n, yt, stride);
+  const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
+  standardizeRows(
+    yt, n, batch, stride,
+    model + statsOffset(m, n) + (<usize>m << 4), load<f64>(model + H_COUNT),
+    scratch + candOffset() + (<usize>m << 4), merge, standardize,
+    scratch + yMeanOffset(m, n), scratch + yStdOffset(m, n),
+  );
+  return STATUS_OK;
+}
+
+/** Output scaling only (for predict): the model's current y mean and σ into scratch. */
+export function packOutputScale(model: usize, scratch: usize): void {
+  const m = headerM(model);
+  const n = headerN(model);
+  const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
+  const count = load<f64>(model + H_COUNT);
+  const stat = model + statsOffset(m, n) + (<usize>m << 4);
+  const rowsBytes = <usize>n << 3;
+  for (let j = 0; j < n; j++) {
+    const mean = load<f64>(stat + (<usize>j << 3));
+    const m2 = load<f64>(stat + rowsBytes + (<usize>j << 3));
+    store<f32>(scratch + yMeanOffset(m, n) + (<usize>j << 2), standardize ? <f32>mean : 0);
+    store<f32>(scratch + yStdOffset(m, n) + (<usize>j << 2), standardize ? <f32>spread(m2, count) : 1);
+  }
+}
+
+/** Makes the candidate statistics of the last packed batch the model's own. */
+export function commitStatistics(model: usize, scratch: usize, batch: i32): void {
+  const m = headerM(model);
+  const n = headerN(model);
+  if ((load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) == 0) return;
+  memory.copy(model + statsOffset(m, n), scratch + candOffset(), <usize>(m + n) << 4);
+  store<f64>(model + H_COUNT, load<f64>(model + H_COUNT) + <f64>batch);
+}
+
+/** out[s·n + j] = gt[j·S + s] · σ_j + mean_j: predictions back to raw units, row-major. */
+export function unpackPredictions(model: usize, scratch: usize, batch: i32, out: usize): void {
+  const m = headerM(model);
+  const n = headerN(model);
+  const stride = laneStride(batch);
+  const gt = scratch + gtOffset(m, n, batch);
+  for (let j = 0; j < n; j++) {
+    const mu = load<f32>(scratch + yMeanOffset(m, n) + (<usize>j << 2));
+    const sigma = load<f32>(scratch + yStdOffset(m, n) + (<usize>j << 2));
+    const row = gt + (<usize>(j * stride) << 2);
+    for (let s = 0; s < batch; s++) {
+      store<f32>(out + (<usize>(s * n + j) << 2), load<f32>(row + (<usize>s << 2)) * sigma + mu);
+    }
+  }
+}

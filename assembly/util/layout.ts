@@ -1,0 +1,152 @@
+// Memory layout shared by every kernel. The host lays these regions out in
+// linear memory; docs/ABI.md describes the same layout for other runtimes.
+//
+// Model block (at `model`, 16-byte aligned), P = n·m + n, Q = P rounded up to 4:
+//
+//   ┌──────────────────────────────┐ model + 0
+//   │ header, 128 bytes (H_* below) │
+//   ├──────────────────────────────┤ model + 128            (OFF_THETA)
+//   │ θ   f32[Q]: W (n×m row-major), b[n], zero pad       │
+//   ├──────────────────────────────┤ model + 128 + 4Q       (s1Offset)
+//   │ s1  f32[Q]: momentum velocity / Adam first moment    │
+//   ├──────────────────────────────┤ model + 128 + 8Q       (s2Offset)
+//   │ s2  f32[Q]: Adam second moment                       │
+//   ├──────────────────────────────┤ model + 128 + 12Q      (statsOffset)
+//   │ f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n] (Welford) │
+//   └──────────────────────────────┘ model + modelBytes(m, n)
+//
+// Scratch block (at `scratch`, 16-byte aligned) for a batch of B samples,
+// S = B rounded up to 4, plus 4 more when that stride is a multiple of 64
+// floats (so rows do not alias one cache set):
+//
+//   ┌──────────────────────────────┐ scratch + 0
+//   │ cand f64[2(m+n)]: candidate statistics with this batch merged │
+//   │ xs   f32[M4]: input means    │ xd f32[M4]: input σ          │
+//   │ ys   f32[N4]: output means   │ yd f32[N4]: output σ         │
+//   │ grad f32[Q]:  ∂L/∂θ, same layout as θ                        │
+//   │ xt   f32[m·S]: standardised inputs, one row per input, samples in lanes │
+//   │ yt   f32[n·S]: standardised targets, same shape              │
+//   │ gt   f32[n·S]: predictions, then ∂L/∂ŷ                       │
+//   └──────────────────────────────┘ scratch + scratchBytes(m, n, B)
+
+// Header fields (byte offsets from the model pointer).
+export const H_M: usize = 0; // i32 inputs
+export const H_N: usize = 4; // i32 outputs
+export const H_LOSS: usize = 8; // i32 LOSS_*
+export const H_OPTIMIZER: usize = 12; // i32 OPT_*
+export const H_FLAGS: usize = 16; // i32 FLAG_* bits
+export const H_LR: usize = 20; // f32 learning rate
+export const H_L2: usize = 24; // f32 L2 weight decay on W
+export const H_DELTA: usize = 28; // f32 Huber delta
+export const H_BETA1: usize = 32; // f32 momentum coefficient, or Adam β1
+export const H_BETA2: usize = 36; // f32 Adam β2
+export const H_EPS: usize = 40; // f32 Adam ε
+export const H_BAD_INDEX: usize = 44; // i32 out: first non-finite element of the rejected array
+export const H_STEP: usize = 48; // f64 optimiser steps taken
+export const H_COUNT: usize = 56; // f64 samples merged into the statistics
+export const H_LOSS_OUT: usize = 64; // f64 out: loss of the last train/evaluate/gradient call
+export const H_VERSION: usize = 72; // f64 owned by the host: parameter version (kernels never touch it)
+export const HEADER_BYTES: usize = 128;
+
+export const LOSS_MSE: i32 = 0;
+export const LOSS_HUBER: i32 = 1;
+
+export const OPT_SGD: i32 = 0;
+export const OPT_MOMENTUM: i32 = 1;
+export const OPT_ADAM: i32 = 2;
+
+export const FLAG_STANDARDIZE: i32 = 1;
+export const FLAG_NESTEROV: i32 = 2;
+
+// Status codes returned by every entry point.
+export const STATUS_OK: i32 = 0;
+export const STATUS_NONFINITE_X: i32 = 1;
+export const STATUS_NONFINITE_Y: i32 = 2;
+export const STATUS_DIVERGED: i32 = 3;
+
+@inline export function round4(k: i32): i32 {
+  return (k + 3) & ~3;
+}
+
+@inline export function headerM(model: usize): i32 {
+  return load<i32>(model + H_M);
+}
+
+@inline export function headerN(model: usize): i32 {
+  return load<i32>(model + H_N);
+}
+
+@inline export function paramCount(m: i32, n: i32): i32 {
+  return n * m + n;
+}
+
+@inline export function thetaOffset(): usize {
+  return HEADER_BYTES;
+}
+
+@inline export function s1Offset(m: i32, n: i32): usize {
+  return HEADER_BYTES + (<usize>round4(paramCount(m, n)) << 2);
+}
+
+@inline export function s2Offset(m: i32, n: i32): usize {
+  return HEADER_BYTES + (<usize>round4(paramCount(m, n)) << 3);
+}
+
+@inline export function statsOffset(m: i32, n: i32): usize {
+  return HEADER_BYTES + <usize>round4(paramCount(m, n)) * 12;
+}
+
+export function modelBytes(m: i32, n: i32): usize {
+  return statsOffset(m, n) + (<usize>(m + n) << 4);
+}
+
+/** Floats between consecutive rows of xt, yt and gt. */
+@inline export function laneStride(batch: i32): i32 {
+  const s = round4(batch);
+  return (s & 63) == 0 ? s + 4 : s;
+}
+
+@inline export function candOffset(): usize {
+  return 0;
+}
+
+@inline export function xMeanOffset(m: i32, n: i32): usize {
+  return <usize>(m + n) << 4;
+}
+
+@inline export function xStdOffset(m: i32, n: i32): usize {
+  return xMeanOffset(m, n) + (<usize>round4(m) << 2);
+}
+
+@inline export function yMeanOffset(m: i32, n: i32): usize {
+  return xStdOffset(m, n) + (<usize>round4(m) << 2);
+}
+
+@inline export function yStdOffset(m: i32, n: i32): usize {
+  return yMeanOffset(m, n) + (<usize>round4(n) << 2);
+}
+
+@inline export function gradOffset(m: i32, n: i32): usize {
+  return yStdOffset(m, n) + (<usize>round4(n) << 2);
+}
+
+@inline export function xtOffset(m: i32, n: i32): usize {
+  return gradOffset(m, n) + (<usize>round4(paramCount(m, n)) << 2);
+}
+
+@inline export function ytOffset(m: i32, n: i32, batch: i32): usize {
+  return xtOffset(m, n) + (<usize>(m * laneStride(batch)) << 2);
+}
+
+@inline export function gtOffset(m: i32, n: i32, batch: i32): usize {
+  return ytOffset(m, n, batch) + (<usize>(n * laneStride(batch)) << 2);
+}
+
+/** Byte offset of the gradient (θ layout) inside the scratch block. */
+export function scratchGradOffset(m: i32, n: i32): usize {
+  return gradOffset(m, n);
+}
+
+export function scratchBytes(m: i32, n: i32, batch: i32): usize {
+  return gtOffset(m, n, batch) + (<usize>(n * laneStride(batch)) << 2);
+}

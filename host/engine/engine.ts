@@ -1,0 +1,156 @@
+// The in-process engine: one shared memory, one kernel instance, the models
+// living in it, and the staging buffers batches are copied into.
+import { errors } from "./errors.js";
+import { SharedArena } from "./memory.js";
+import { compileKernels, instantiateKernels, type KernelExports } from "./wasm.js";
+import { kernelVariant, type KernelName, type KernelVariant } from "./kernels.js";
+import { resolveModelOptions, resolveInit, type ModelOptions } from "./options.js";
+import { linearInit } from "./init.js";
+import { decodeSnapshot } from "./snapshot.js";
+import { Model, writeOptions, writeState } from "./model.js";
+import { regions } from "./layout.js";
+
+export interface EngineOptions {
+  /** Kernel variant: "simd" (default) or the "scalar" reference. */
+  kernel?: KernelName;
+  /** Path or bytes of gradline.wasm; default: the package's build/gradline.wasm. */
+  wasm?: string | Uint8Array;
+  /** Largest batch, in rows, that train/predict accept. Default 1,048,576. */
+  maxBatch?: number;
+  /** Memory limit in 64 KiB pages. Default 65,536 (4 GiB). */
+  maximumMemoryPages?: number;
+}
+
+export const engineDefaults = Object.freeze({
+  kernel: "simd" as KernelName,
+  maxBatch: 1 << 20,
+  maximumMemoryPages: 65536,
+  initialMemoryPages: 16,
+});
+
+/** Staging buffers for one call: batch in, predictions out, scratch, parameter read-out. */
+export interface Stage {
+  x: number;
+  y: number;
+  out: number;
+  params: number;
+  scratch: number;
+  /** Byte offset of the gradient inside scratch. */
+  gradOffset: number;
+}
+
+/** @internal What a Model needs from its engine. */
+export interface EngineCore {
+  readonly arena: SharedArena;
+  readonly kernels: KernelExports;
+  readonly variant: KernelVariant;
+  readonly maxBatch: number;
+  stage(m: number, n: number, batch: number): Stage;
+  release(ptr: number, model: Model): void;
+}
+
+export class Engine implements EngineCore {
+  private readonly live = new Set<Model>();
+  private staging?: { ptr: number; bytes: number };
+  private closed = false;
+
+  /** @internal Use createEngine(). */
+  constructor(
+    readonly arena: SharedArena,
+    readonly kernels: KernelExports,
+    readonly variant: KernelVariant,
+    readonly maxBatch: number,
+  ) {}
+
+  /** Number of live models. */
+  get models(): number {
+    return this.live.size;
+  }
+
+  createModel(options: ModelOptions): Model {
+    this.open();
+    const resolved = resolveModelOptions(options);
+    const { inputs: m, outputs: n } = resolved;
+    const init = resolveInit(options.init, m, n) ?? linearInit(m, n, resolved.seed);
+    const ptr = this.arena.alloc(this.kernels.model_bytes(m, n));
+    writeOptions(this, ptr, resolved);
+    const theta = (ptr + regions(m, n).theta) >>> 2;
+    this.arena.f32.set(init.W, theta);
+    this.arena.f32.set(init.b, theta + m * n);
+    return this.track(new Model(this, ptr, resolved));
+  }
+
+  /** A new model from snapshot bytes. */
+  restoreModel(bytes: Uint8Array): Model {
+    this.open();
+    const state = decodeSnapshot(bytes);
+    const ptr = this.arena.alloc(this.kernels.model_bytes(state.options.inputs, state.options.outputs));
+    writeState(this, ptr, state);
+    return this.track(new Model(this, ptr, state.options));
+  }
+
+  /** Disposes every model and the staging buffers. */
+  close(): void {
+    for (const model of [...this.live]) model.dispose();
+    if (this.staging) this.arena.release(this.staging.ptr);
+    this.staging = undefined;
+    this.closed = true;
+  }
+
+  stage(m: number, n: number, batch: number): Stage {
+    const p = n * m + n;
+    const x = 0;
+    const y = align(x + 4 * batch * m);
+    const out = align(y + 4 * batch * n);
+    const params = align(out + 4 * batch * n);
+    const scratch = align(params + 4 * p);
+    const bytes = scratch + this.kernels.scratch_bytes(m, n, batch);
+    if (!this.staging || this.staging.bytes < bytes) {
+      if (this.staging) this.arena.release(this.staging.ptr);
+      this.staging = undefined;
+      this.staging = { ptr: this.arena.alloc(bytes), bytes };
+    }
+    const base = this.staging.ptr;
+    return {
+      x: base + x,
+      y: base + y,
+      out: base + out,
+      params: base + params,
+      scratch: base + scratch,
+      gradOffset: this.kernels.scratch_grad_offset(m, n),
+    };
+  }
+
+  release(ptr: number, model: Model): void {
+    this.arena.release(ptr);
+    this.live.delete(model);
+  }
+
+  private track(model: Model): Model {
+    this.live.add(model);
+    return model;
+  }
+
+  private open(): void {
+    if (this.closed) throw errors.disposed();
+  }
+}
+
+const align = (n: number) => Math.ceil(n / 64) * 64;
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const kernel = options.kernel ?? engineDefaults.kernel;
+  const variant = kernelVariant(kernel);
+  if (!variant) throw errors.config("kernel", `must be "simd" or "scalar" (got ${JSON.stringify(kernel)})`);
+  const maxBatch = options.maxBatch ?? engineDefaults.maxBatch;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw errors.config("maxBatch", `must be a positive integer (got ${String(maxBatch)})`);
+  const maximumPages = options.maximumMemoryPages ?? engineDefaults.maximumMemoryPages;
+  if (!Number.isInteger(maximumPages) || maximumPages < engineDefaults.initialMemoryPages || maximumPages > 65536) {
+    throw errors.config("maximumMemoryPages", `must be an integer from ${engineDefaults.initialMemoryPages} to 65536 (got ${String(maximumPages)})`);
+  }
+  const module = await compileKernels(options.wasm);
+  const memory = new WebAssembly.Memory({ initial: engineDefaults.initialMemoryPages, maximum: maximumPages, shared: true });
+  const kernels = instantiateKernels(module, memory);
+  const arena = new SharedArena(memory, { maximumPages, base: kernels.heap_base() });
+  return new Engine(arena, kernels, variant, maxBatch);
+}

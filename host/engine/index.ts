@@ -1,0 +1,10 @@
+export { createEngine, Engine, engineDefaults, type EngineOptions } from "./engine.js";
+export { Model, type TrainResult, type Params, type Gradient } from "./model.js";
+export { GradlineError, type ErrorCode } from "./errors.js";
+export {
+  modelDefaults, type ModelOptions, type OptimizerOptions, type LossName,
+  type ResolvedModelOptions, type ResolvedOptimizer,
+} from "./options.js";
+export { kernelVariants, type KernelName, type KernelVariant } from "./kernels.js";
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from "./snapshot.js";
+export { linearInit } from "./init.js";

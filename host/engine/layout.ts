@@ -1,0 +1,43 @@
+// Host mirror of assembly/util/layout.ts: header fields and enum values of the
+// model block. docs/ABI.md documents the same table; region sizes come from the
+// module's own model_bytes/scratch_bytes exports.
+
+export const Header = {
+  m: 0, // i32
+  n: 4, // i32
+  loss: 8, // i32 LossKind
+  optimizer: 12, // i32 OptimizerKind
+  flags: 16, // i32 Flags
+  lr: 20, // f32
+  l2: 24, // f32
+  delta: 28, // f32
+  beta1: 32, // f32
+  beta2: 36, // f32
+  eps: 40, // f32
+  badIndex: 44, // i32, out
+  step: 48, // f64
+  count: 56, // f64
+  lossOut: 64, // f64, out
+  version: 72, // f64, host-owned
+  bytes: 128,
+} as const;
+
+export const LossKind = { mse: 0, huber: 1 } as const;
+export const OptimizerKind = { sgd: 0, momentum: 1, adam: 2 } as const;
+export const Flags = { standardize: 1, nesterov: 2 } as const;
+
+export const Status = { ok: 0, nonFiniteX: 1, nonFiniteY: 2, diverged: 3 } as const;
+
+/** Number of parameters: W (n×m) then b (n). */
+export function paramCount(m: number, n: number): number {
+  return n * m + n;
+}
+
+/** Byte offsets of the model's regions (θ, s1, s2, statistics) from the model pointer. */
+export function regions(m: number, n: number): { theta: number; s1: number; s2: number; stats: number } {
+  const q = (paramCount(m, n) + 3) & ~3;
+  return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats: Header.bytes + 12 * q };
+}
+
+/** Every allocation is aligned to a cache line, which also satisfies the kernels' 16-byte rule. */
+export const ALIGN = 64;

@@ -1,0 +1,131 @@
+// The shared linear memory and its allocator. The host owns every byte above
+// the module's static data: model blocks, batch buffers, scratch. First-fit
+// over an address-ordered free list, with coalescing on free and growth of the
+// memory when nothing fits.
+import { ALIGN } from "./layout.js";
+import { errors } from "./errors.js";
+
+const PAGE = 65536;
+
+interface FreeBlock {
+  start: number;
+  size: number;
+}
+
+export class SharedArena {
+  readonly memory: WebAssembly.Memory;
+  private readonly maxBytes: number;
+  private readonly free: FreeBlock[] = [];
+  private readonly used = new Map<number, number>();
+  private views?: { buffer: ArrayBufferLike; u8: Uint8Array; f32: Float32Array; f64: Float64Array; dv: DataView };
+
+  /** Manages `memory` from `base` (the module's heap_base) up to `maximumPages`. */
+  constructor(memory: WebAssembly.Memory, options: { maximumPages: number; base: number }) {
+    this.memory = memory;
+    this.maxBytes = options.maximumPages * PAGE;
+    const start = alignUp(options.base);
+    this.free.push({ start, size: this.memory.buffer.byteLength - start });
+  }
+
+  /** Typed views of the whole memory, renewed after growth. */
+  get u8(): Uint8Array {
+    return this.current().u8;
+  }
+  get f32(): Float32Array {
+    return this.current().f32;
+  }
+  get f64(): Float64Array {
+    return this.current().f64;
+  }
+  get view(): DataView {
+    return this.current().dv;
+  }
+
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Bytes handed out and not yet released. */
+  get allocatedBytes(): number {
+    let total = 0;
+    for (const size of this.used.values()) total += size;
+    return total;
+  }
+
+  /** A block of at least `bytes`, ALIGN-aligned; grows the memory if needed. Contents are zeroed. */
+  alloc(bytes: number): number {
+    const size = alignUp(Math.max(bytes, 1));
+    let index = this.free.findIndex((b) => b.size >= size);
+    if (index < 0) {
+      this.grow(size);
+      index = this.free.findIndex((b) => b.size >= size);
+      if (index < 0) throw errors.memory(size, this.maxBytes);
+    }
+    const block = this.free[index]!;
+    const start = block.start;
+    if (block.size === size) this.free.splice(index, 1);
+    else {
+      block.start += size;
+      block.size -= size;
+    }
+    this.used.set(start, size);
+    this.u8.fill(0, start, start + size);
+    return start;
+  }
+
+  release(ptr: number): void {
+    const size = this.used.get(ptr);
+    if (size === undefined) return;
+    this.used.delete(ptr);
+    this.insertFree(ptr, size);
+  }
+
+  private insertFree(start: number, size: number): void {
+    let i = 0;
+    while (i < this.free.length && this.free[i]!.start < start) i++;
+    this.free.splice(i, 0, { start, size });
+    // coalesce with the next block, then with the previous one
+    const next = this.free[i + 1];
+    if (next && start + size === next.start) {
+      this.free[i]!.size += next.size;
+      this.free.splice(i + 1, 1);
+    }
+    const prev = this.free[i - 1];
+    if (prev && prev.start + prev.size === start) {
+      prev.size += this.free[i]!.size;
+      this.free.splice(i, 1);
+    }
+  }
+
+  private grow(size: number): void {
+    const oldBytes = this.byteLength;
+    const room = this.maxBytes - oldBytes;
+    if (size > room) throw errors.memory(size, this.maxBytes);
+    // grow by at least half the current size, so many small allocations grow rarely
+    const bytes = Math.min(room, Math.max(size, oldBytes >>> 1));
+    try {
+      this.memory.grow(Math.ceil(bytes / PAGE));
+    } catch (cause) {
+      throw errors.memory(size, this.maxBytes, cause);
+    }
+    this.insertFree(oldBytes, this.byteLength - oldBytes);
+  }
+
+  private current(): NonNullable<SharedArena["views"]> {
+    const buffer = this.memory.buffer;
+    if (this.views?.buffer !== buffer || this.views.u8.byteLength !== buffer.byteLength) {
+      this.views = {
+        buffer,
+        u8: new Uint8Array(buffer),
+        f32: new Float32Array(buffer),
+        f64: new Float64Array(buffer),
+        dv: new DataView(buffer),
+      };
+    }
+    return this.views;
+  }
+}
+
+function alignUp(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}

@@ -1,0 +1,261 @@
+// A model handle: one block of the shared memory, driven through the kernels.
+// Every entry point validates before it touches the block.
+import { errors } from "./errors.js";
+import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } from "./layout.js";
+import type { ResolvedModelOptions } from "./options.js";
+import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
+import type { EngineCore } from "./engine.js";
+
+export interface TrainResult {
+  /** Mean loss of the batch before the update, in the training space. */
+  loss: number;
+  /** Optimiser steps taken, this one included. */
+  step: number;
+  /** Parameter version after the update. */
+  version: number;
+}
+
+export interface Params {
+  /** n×m row-major, raw units. */
+  W: Float32Array;
+  /** n, raw units. */
+  b: Float32Array;
+  step: number;
+  version: number;
+}
+
+export interface Gradient {
+  loss: number;
+  /** ∂L/∂W̃ (n×m, training space; L2 included). */
+  W: Float32Array;
+  /** ∂L/∂b̃ (n, training space). */
+  b: Float32Array;
+}
+
+type Samples = Float32Array | Float64Array | readonly number[];
+
+export class Model {
+  readonly inputs: number;
+  readonly outputs: number;
+  private ptr: number;
+  private opts: ResolvedModelOptions;
+
+  /** @internal Use engine.createModel or engine.restoreModel. */
+  constructor(private readonly core: EngineCore, ptr: number, options: ResolvedModelOptions) {
+    this.ptr = ptr;
+    this.opts = options;
+    this.inputs = options.inputs;
+    this.outputs = options.outputs;
+  }
+
+  /** The resolved options this model runs with. */
+  get options(): ResolvedModelOptions {
+    return structuredClone(this.opts);
+  }
+
+  get disposed(): boolean {
+    return this.ptr === 0;
+  }
+
+  /** One optimiser step on a batch: x is B×inputs, y is B×outputs, row-major. */
+  train(x: Samples, y: Samples): TrainResult {
+    const ptr = this.live();
+    const batch = this.batchOf(x, y);
+    const { kernels, variant, arena } = this.core;
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    arena.f32.set(x, stage.x >>> 2);
+    arena.f32.set(y, stage.y >>> 2);
+    const status = variant.train(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    const view = arena.view;
+    if (status !== Status.ok) throw this.failure(status, x, y);
+    const version = view.getFloat64(ptr + Header.version, true) + 1;
+    view.setFloat64(ptr + Header.version, version, true);
+    return { loss: view.getFloat64(ptr + Header.lossOut, true), step: view.getFloat64(ptr + Header.step, true), version };
+  }
+
+  /** Mean loss on a batch, without changing anything. */
+  evaluate(x: Samples, y: Samples): number {
+    const ptr = this.live();
+    const batch = this.batchOf(x, y);
+    const { kernels, variant, arena } = this.core;
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    arena.f32.set(x, stage.x >>> 2);
+    arena.f32.set(y, stage.y >>> 2);
+    const status = variant.evaluate(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    if (status !== Status.ok) throw this.failure(status, x, y);
+    return arena.view.getFloat64(ptr + Header.lossOut, true);
+  }
+
+  /** Loss and gradient of a batch in the training space, without changing anything. */
+  gradient(x: Samples, y: Samples): Gradient {
+    const ptr = this.live();
+    const batch = this.batchOf(x, y);
+    const { kernels, variant, arena } = this.core;
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    arena.f32.set(x, stage.x >>> 2);
+    arena.f32.set(y, stage.y >>> 2);
+    const status = variant.gradient(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    if (status !== Status.ok) throw this.failure(status, x, y);
+    const at = (stage.scratch + stage.gradOffset) >>> 2;
+    const nm = this.inputs * this.outputs;
+    return {
+      loss: arena.view.getFloat64(ptr + Header.lossOut, true),
+      W: arena.f32.slice(at, at + nm),
+      b: arena.f32.slice(at + nm, at + nm + this.outputs),
+    };
+  }
+
+  /** ŷ for x (B×inputs): B×outputs, row-major, raw units. */
+  predict(x: Samples): Float32Array {
+    const ptr = this.live();
+    const batch = this.rowsOf(x);
+    const { kernels, variant, arena } = this.core;
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    arena.f32.set(x, stage.x >>> 2);
+    const status = variant.predict(kernels)(ptr, stage.x, batch, stage.scratch, stage.out);
+    if (status !== Status.ok) throw this.failure(status, x, x);
+    return arena.f32.slice(stage.out >>> 2, (stage.out >>> 2) + batch * this.outputs);
+  }
+
+  /** W and b in raw units, with the step and version they belong to. */
+  params(): Params {
+    const ptr = this.live();
+    const { kernels, arena } = this.core;
+    const stage = this.core.stage(this.inputs, this.outputs, 1);
+    kernels.f32_raw_params(ptr, stage.params);
+    const at = stage.params >>> 2;
+    const nm = this.inputs * this.outputs;
+    const view = arena.view;
+    return {
+      W: arena.f32.slice(at, at + nm),
+      b: arena.f32.slice(at + nm, at + nm + this.outputs),
+      step: view.getFloat64(ptr + Header.step, true),
+      version: view.getFloat64(ptr + Header.version, true),
+    };
+  }
+
+  /** Versioned, self-describing bytes of the whole state; restore() or engine.restoreModel() read them. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this.readState());
+  }
+
+  /** Replaces this model's state (options included) by a snapshot of a model with the same shape. */
+  restore(bytes: Uint8Array): void {
+    const ptr = this.live();
+    const state = decodeSnapshot(bytes);
+    if (state.options.inputs !== this.inputs || state.options.outputs !== this.outputs) {
+      throw errors.shape(
+        `snapshot holds a ${state.options.outputs}×${state.options.inputs} model; this model is ${this.outputs}×${this.inputs}`,
+        { expected: [this.outputs, this.inputs], got: [state.options.outputs, state.options.inputs] },
+      );
+    }
+    writeState(this.core, ptr, state);
+    this.opts = state.options;
+  }
+
+  /** Releases the model's memory. Any later call fails with E_DISPOSED. */
+  dispose(): void {
+    if (this.ptr === 0) return;
+    this.core.release(this.ptr, this);
+    this.ptr = 0;
+  }
+
+  private live(): number {
+    if (this.ptr === 0) throw errors.disposed();
+    return this.ptr;
+  }
+
+  private rowsOf(x: Samples): number {
+    if (!isSamples(x)) throw errors.shape("x must be a Float32Array, Float64Array or array of numbers");
+    if (x.length === 0 || x.length % this.inputs !== 0) {
+      throw errors.shape(`x has ${x.length} values; it must hold B rows of ${this.inputs} inputs (B ≥ 1)`, { length: x.length, inputs: this.inputs });
+    }
+    const batch = x.length / this.inputs;
+    if (batch > this.core.maxBatch) {
+      throw errors.shape(`batch of ${batch} rows exceeds the engine's maxBatch of ${this.core.maxBatch}`, { batch, maxBatch: this.core.maxBatch });
+    }
+    return batch;
+  }
+
+  private batchOf(x: Samples, y: Samples): number {
+    const batch = this.rowsOf(x);
+    if (!isSamples(y)) throw errors.shape("y must be a Float32Array, Float64Array or array of numbers");
+    if (y.length !== batch * this.outputs) {
+      throw errors.shape(
+        `y has ${y.length} values; x holds ${batch} rows, so y must hold ${batch} × ${this.outputs} = ${batch * this.outputs}`,
+        { length: y.length, expected: batch * this.outputs },
+      );
+    }
+    return batch;
+  }
+
+  private failure(status: number, x: Samples, y: Samples): Error {
+    const view = this.core.arena.view;
+    if (status === Status.nonFiniteX || status === Status.nonFiniteY) {
+      const index = view.getInt32(this.ptr + Header.badIndex, true);
+      const isX = status === Status.nonFiniteX;
+      return errors.nonFinite(isX ? "x" : "y", index, isX ? this.inputs : this.outputs, Number((isX ? x : y)[index]));
+    }
+    if (status === Status.diverged) {
+      return errors.diverged(view.getFloat64(this.ptr + Header.step, true) + 1, view.getFloat64(this.ptr + Header.lossOut, true));
+    }
+    return errors.wasm(`unexpected kernel status ${status}`);
+  }
+
+  private readState(): ModelState {
+    const ptr = this.live();
+    const { arena } = this.core;
+    const r = regions(this.inputs, this.outputs);
+    const p = paramCount(this.inputs, this.outputs);
+    const view = arena.view;
+    const f32 = (offset: number) => arena.f32.slice((ptr + offset) >>> 2, ((ptr + offset) >>> 2) + p);
+    const s = (ptr + r.stats) >>> 3;
+    return {
+      options: structuredClone(this.opts),
+      step: view.getFloat64(ptr + Header.step, true),
+      version: view.getFloat64(ptr + Header.version, true),
+      count: view.getFloat64(ptr + Header.count, true),
+      theta: f32(r.theta),
+      s1: f32(r.s1),
+      s2: f32(r.s2),
+      stats: arena.f64.slice(s, s + 2 * (this.inputs + this.outputs)),
+    };
+  }
+}
+
+function isSamples(v: unknown): v is Samples {
+  return v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v);
+}
+
+/** Writes the header fields that encode the options. */
+export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOptions): void {
+  const view = core.arena.view;
+  const flags = (o.standardize ? Flags.standardize : 0) | (o.optimizer.nesterov ? Flags.nesterov : 0);
+  view.setInt32(ptr + Header.m, o.inputs, true);
+  view.setInt32(ptr + Header.n, o.outputs, true);
+  view.setInt32(ptr + Header.loss, LossKind[o.loss], true);
+  view.setInt32(ptr + Header.optimizer, OptimizerKind[o.optimizer.type], true);
+  view.setInt32(ptr + Header.flags, flags, true);
+  view.setFloat32(ptr + Header.lr, o.optimizer.lr, true);
+  view.setFloat32(ptr + Header.l2, o.l2, true);
+  view.setFloat32(ptr + Header.delta, o.huberDelta, true);
+  view.setFloat32(ptr + Header.beta1, o.optimizer.type === "adam" ? o.optimizer.beta1 : o.optimizer.momentum, true);
+  view.setFloat32(ptr + Header.beta2, o.optimizer.beta2, true);
+  view.setFloat32(ptr + Header.eps, o.optimizer.eps, true);
+}
+
+/** Writes a whole decoded state into the model block at `ptr`. */
+export function writeState(core: EngineCore, ptr: number, state: ModelState): void {
+  const { arena } = core;
+  const { inputs: m, outputs: n } = state.options;
+  const r = regions(m, n);
+  writeOptions(core, ptr, state.options);
+  const view = arena.view;
+  view.setFloat64(ptr + Header.step, state.step, true);
+  view.setFloat64(ptr + Header.version, state.version, true);
+  view.setFloat64(ptr + Header.count, state.count, true);
+  arena.f32.set(state.theta, (ptr + r.theta) >>> 2);
+  arena.f32.set(state.s1, (ptr + r.s1) >>> 2);
+  arena.f32.set(state.s2, (ptr + r.s2) >>> 2);
+  arena.f64.set(state.stats, (ptr + r.stats) >>> 3);
+}

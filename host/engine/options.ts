@@ -1,0 +1,167 @@
+// Model options: the public form, the resolved form and the frozen defaults.
+import { errors } from "./errors.js";
+
+export type LossName = "mse" | "huber";
+
+export type OptimizerOptions =
+  | { type: "sgd"; lr?: number }
+  | { type: "momentum"; lr?: number; momentum?: number; nesterov?: boolean }
+  | { type: "adam"; lr?: number; beta1?: number; beta2?: number; eps?: number };
+
+export interface ModelOptions {
+  /** m: operating parameters per sample. */
+  inputs: number;
+  /** n: production results per sample. */
+  outputs: number;
+  /** "mse" (default; PyTorch's F.mse_loss) or "huber". */
+  loss?: LossName;
+  /** Huber threshold, in the training space (standardised units when standardising). Default 1. */
+  huberDelta?: number;
+  /** Optimiser name or options. Default SGD with lr 0.01. */
+  optimizer?: OptimizerOptions["type"] | OptimizerOptions;
+  /** L2 weight decay on W (not b): adds l2·W to the gradient. Default 0. */
+  l2?: number;
+  /** Online standardisation of inputs and outputs. Default true. */
+  standardize?: boolean;
+  /** Seed of the deterministic initialisation. Default 1. */
+  seed?: number;
+  /** Initial W (n×m row-major) and b (n), in the training space; replaces the seeded initialisation. */
+  init?: { W: ArrayLike<number>; b: ArrayLike<number> };
+}
+
+export interface ResolvedOptimizer {
+  type: OptimizerOptions["type"];
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export interface ResolvedModelOptions {
+  inputs: number;
+  outputs: number;
+  loss: LossName;
+  huberDelta: number;
+  optimizer: ResolvedOptimizer;
+  l2: number;
+  standardize: boolean;
+  seed: number;
+}
+
+export const MAX_FEATURES = 1 << 16;
+export const MAX_PARAMETERS = 1 << 26;
+
+export const modelDefaults = Object.freeze({
+  loss: "mse" as LossName,
+  huberDelta: 1,
+  l2: 0,
+  standardize: true,
+  seed: 1,
+  optimizer: Object.freeze({
+    sgd: Object.freeze({ lr: 0.01 }),
+    momentum: Object.freeze({ lr: 0.01, momentum: 0.9, nesterov: false }),
+    adam: Object.freeze({ lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
+  }),
+});
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function count(value: unknown, field: string, max: number): number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
+    throw errors.config(field, `must be an integer from 1 to ${max} (got ${String(value)})`);
+  }
+  return value as number;
+}
+
+function real(value: unknown, field: string, fallback: number, test: (v: number) => boolean, range: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || !test(value)) {
+    throw errors.config(field, `must be a finite number ${range} (got ${String(value)})`);
+  }
+  return value;
+}
+
+function flag(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw errors.config(field, `must be true or false (got ${String(value)})`);
+  return value;
+}
+
+const positive = (v: number) => v > 0;
+const nonNegative = (v: number) => v >= 0;
+const fraction = (v: number) => v >= 0 && v < 1;
+
+function resolveOptimizer(value: unknown): ResolvedOptimizer {
+  const spec: Record<string, unknown> = typeof value === "string" ? { type: value } : value === undefined ? { type: "sgd" } : isRecord(value) ? value : {};
+  const type = spec.type;
+  if (type !== "sgd" && type !== "momentum" && type !== "adam") {
+    throw errors.config(typeof value === "string" ? "optimizer" : "optimizer.type", `must be "sgd", "momentum" or "adam" (got ${JSON.stringify(type ?? value)})`);
+  }
+  const known = { sgd: ["type", "lr"], momentum: ["type", "lr", "momentum", "nesterov"], adam: ["type", "lr", "beta1", "beta2", "eps"] }[type];
+  for (const key of Object.keys(spec)) {
+    if (!known.includes(key)) throw errors.config(`optimizer.${key}`, `is not an option of the ${type} optimiser (known: ${known.join(", ")})`);
+  }
+  const d = modelDefaults.optimizer;
+  const lr = real(spec.lr, "optimizer.lr", d[type].lr, positive, "> 0");
+  return {
+    type,
+    lr,
+    momentum: type === "momentum" ? real(spec.momentum, "optimizer.momentum", d.momentum.momentum, fraction, "in [0, 1)") : 0,
+    nesterov: type === "momentum" ? flag(spec.nesterov, "optimizer.nesterov", d.momentum.nesterov) : false,
+    beta1: type === "adam" ? real(spec.beta1, "optimizer.beta1", d.adam.beta1, fraction, "in [0, 1)") : 0,
+    beta2: type === "adam" ? real(spec.beta2, "optimizer.beta2", d.adam.beta2, fraction, "in [0, 1)") : 0,
+    eps: type === "adam" ? real(spec.eps, "optimizer.eps", d.adam.eps, positive, "> 0") : 0,
+  };
+}
+
+const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "init"];
+
+/** Validates every field (naming the one that is wrong) and fills in defaults. */
+export function resolveModelOptions(options: unknown): ResolvedModelOptions {
+  if (!isRecord(options)) throw errors.config("", "must be an object with at least { inputs, outputs }");
+  for (const key of Object.keys(options)) {
+    if (!knownModelKeys.includes(key)) throw errors.config(key, `is not a model option (known: ${knownModelKeys.join(", ")})`);
+  }
+  const inputs = count(options.inputs, "inputs", MAX_FEATURES);
+  const outputs = count(options.outputs, "outputs", MAX_FEATURES);
+  if (inputs * outputs + outputs > MAX_PARAMETERS) {
+    throw errors.config("inputs", `× outputs gives ${inputs * outputs + outputs} parameters, above the limit of ${MAX_PARAMETERS}`);
+  }
+  const loss = options.loss ?? modelDefaults.loss;
+  if (loss !== "mse" && loss !== "huber") throw errors.config("loss", `must be "mse" or "huber" (got ${JSON.stringify(loss)})`);
+  const seed = options.seed ?? modelDefaults.seed;
+  if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 0xffffffff) {
+    throw errors.config("seed", `must be an integer from 0 to 4294967295 (got ${String(seed)})`);
+  }
+  return {
+    inputs,
+    outputs,
+    loss,
+    huberDelta: real(options.huberDelta, "huberDelta", modelDefaults.huberDelta, positive, "> 0"),
+    optimizer: resolveOptimizer(options.optimizer),
+    l2: real(options.l2, "l2", modelDefaults.l2, nonNegative, ">= 0"),
+    standardize: flag(options.standardize, "standardize", modelDefaults.standardize),
+    seed: seed as number,
+  };
+}
+
+/** Checks `init` against the shape; returns it as Float32Arrays. */
+export function resolveInit(init: unknown, inputs: number, outputs: number): { W: Float32Array; b: Float32Array } | undefined {
+  if (init === undefined) return undefined;
+  if (!isRecord(init)) throw errors.config("init", "must be { W, b }");
+  const W = numbers(init.W, "init.W", inputs * outputs, `${outputs}×${inputs} (outputs × inputs, row-major)`);
+  const b = numbers(init.b, "init.b", outputs, `${outputs} (one per output)`);
+  return { W, b };
+}
+
+function numbers(value: unknown, field: string, length: number, shape: string): Float32Array {
+  const arr = value as ArrayLike<number> | undefined;
+  if (arr === null || typeof arr !== "object" || typeof arr.length !== "number") throw errors.config(field, `must be an array of ${shape} numbers`);
+  if (arr.length !== length) throw errors.config(field, `must hold ${shape} = ${length} numbers (got ${arr.length})`);
+  const out = Float32Array.from(arr);
+  const bad = out.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw errors.config(`${field}[${bad}]`, `must be finite (got ${String(arr[bad])})`);
+  return out;
+}

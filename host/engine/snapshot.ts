@@ -1,0 +1,96 @@
+// Snapshot bytes: a self-describing MessagePack map with the resolved options,
+// counters and every state array (θ, optimiser state, statistics) as
+// little-endian bin. Deterministic: the same model state gives the same bytes.
+import { Packr } from "msgpackr";
+import { errors } from "./errors.js";
+import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
+
+export const SNAPSHOT_FORMAT = "gradline.model";
+export const SNAPSHOT_VERSION = 1;
+
+export interface ModelState {
+  options: ResolvedModelOptions;
+  step: number;
+  version: number;
+  count: number;
+  /** W (n×m) then b (n), training space. */
+  theta: Float32Array;
+  /** Momentum velocity or Adam first moment, θ layout. */
+  s1: Float32Array;
+  /** Adam second moment, θ layout. */
+  s2: Float32Array;
+  /** f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n]. */
+  stats: Float64Array;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export function encodeSnapshot(state: ModelState): Uint8Array {
+  return packr.pack({
+    format: SNAPSHOT_FORMAT,
+    formatVersion: SNAPSHOT_VERSION,
+    options: state.options,
+    step: state.step,
+    version: state.version,
+    count: state.count,
+    theta: bytesOf(state.theta),
+    s1: bytesOf(state.s1),
+    s2: bytesOf(state.s2),
+    stats: bytesOf(state.stats),
+  });
+}
+
+export function decodeSnapshot(bytes: unknown): ModelState {
+  if (!(bytes instanceof Uint8Array)) throw errors.snapshot("expected a Uint8Array");
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (cause) {
+    throw errors.snapshot("not valid MessagePack", cause);
+  }
+  if (typeof raw !== "object" || raw === null) throw errors.snapshot("not a map");
+  const s = raw as Record<string, unknown>;
+  if (s.format !== SNAPSHOT_FORMAT) throw errors.snapshot(`format is ${JSON.stringify(s.format)}, expected "${SNAPSHOT_FORMAT}"`);
+  if (s.formatVersion !== SNAPSHOT_VERSION) throw errors.snapshot(`format version ${String(s.formatVersion)} is not supported (this build reads ${SNAPSHOT_VERSION})`);
+  let options: ResolvedModelOptions;
+  try {
+    options = resolveModelOptions(s.options);
+  } catch (cause) {
+    throw errors.snapshot(`options are invalid: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
+  }
+  const m = options.inputs;
+  const n = options.outputs;
+  const p = n * m + n;
+  const state: ModelState = {
+    options,
+    step: counter(s.step, "step"),
+    version: counter(s.version, "version"),
+    count: counter(s.count, "count"),
+    theta: floats(s.theta, "theta", p, Float32Array),
+    s1: floats(s.s1, "s1", p, Float32Array),
+    s2: floats(s.s2, "s2", p, Float32Array),
+    stats: floats(s.stats, "stats", 2 * (m + n), Float64Array),
+  };
+  return state;
+}
+
+function counter(v: unknown, field: string): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw errors.snapshot(`${field} must be a non-negative integer`);
+  return v as number;
+}
+
+function floats<T extends Float32Array | Float64Array>(
+  v: unknown, field: string, length: number, Kind: { new (n: number): T; BYTES_PER_ELEMENT: number },
+): T {
+  if (!(v instanceof Uint8Array) || v.byteLength !== length * Kind.BYTES_PER_ELEMENT) {
+    throw errors.snapshot(`${field} must be ${length * Kind.BYTES_PER_ELEMENT} bytes of little-endian floats`);
+  }
+  const out = new Kind(length);
+  new Uint8Array(out.buffer).set(v);
+  for (let i = 0; i < length; i++) {
+    if (!Number.isFinite(out[i]!)) throw errors.snapshot(`${field}[${i}] is not finite`);
+  }
+  return out;
+}

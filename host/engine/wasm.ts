@@ -1,0 +1,63 @@
+// Finding, compiling and instantiating the kernel module.
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { errors } from "./errors.js";
+
+/** The module's exports (docs/ABI.md). Pointers and sizes are byte offsets into the shared memory. */
+export interface KernelExports {
+  heap_base(): number;
+  model_bytes(m: number, n: number): number;
+  scratch_bytes(m: number, n: number, batch: number): number;
+  scratch_grad_offset(m: number, n: number): number;
+  f32_train__wasmsimd(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_train__scalar(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_evaluate__wasmsimd(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_evaluate__scalar(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_gradient__wasmsimd(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_gradient__scalar(model: number, x: number, y: number, batch: number, scratch: number): number;
+  f32_predict__wasmsimd(model: number, x: number, batch: number, scratch: number, out: number): number;
+  f32_predict__scalar(model: number, x: number, batch: number, scratch: number, out: number): number;
+  f32_raw_params(model: number, out: number): void;
+  f32_peak__wasmsimd_madd12(iterations: number, a: number, c: number): number;
+}
+
+/** The release build, searched upwards from this file so it works from host/ and from dist/host/. */
+export function defaultWasmPath(): string {
+  for (const up of ["../../build/gradline.wasm", "../../../build/gradline.wasm"]) {
+    const path = fileURLToPath(new URL(up, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw errors.wasm("build/gradline.wasm not found; run `npm run build`");
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the module once per process (workers each compile their own). */
+export function compileKernels(source?: string | Uint8Array): Promise<WebAssembly.Module> {
+  if (source !== undefined) return compile(source);
+  compiled ??= compile(defaultWasmPath());
+  return compiled;
+}
+
+async function compile(source: string | Uint8Array): Promise<WebAssembly.Module> {
+  try {
+    const bytes = typeof source === "string" ? await readFile(source) : source;
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (cause) {
+    throw errors.wasm(cause instanceof Error ? cause.message : String(cause), cause);
+  }
+}
+
+/** Instantiates over `memory`; the module imports nothing else but an abort hook. */
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: (_message: number, _file: number, line: number, column: number) => {
+        throw errors.wasm(`kernel aborted at ${line}:${column}`);
+      },
+    },
+  });
+  return instance.exports as unknown as KernelExports;
+}

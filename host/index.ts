@@ -1,0 +1,2 @@
+// gradline as a library: the engine API.
+export * from "./engine/index.js";
