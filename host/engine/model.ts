@@ -230,18 +230,20 @@ function isSamples(v: unknown): v is Samples {
 /** Writes the header fields that encode the options. */
 export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOptions): void {
   const view = core.arena.view;
-  const flags = (o.standardize ? Flags.standardize : 0) | (o.optimizer.nesterov ? Flags.nesterov : 0);
+  const opt = o.optimizer;
+  const nesterov = opt.type === "momentum" && opt.nesterov;
+  const flags = (o.standardize ? Flags.standardize : 0) | (nesterov ? Flags.nesterov : 0);
   view.setInt32(ptr + Header.m, o.inputs, true);
   view.setInt32(ptr + Header.n, o.outputs, true);
   view.setInt32(ptr + Header.loss, LossKind[o.loss], true);
-  view.setInt32(ptr + Header.optimizer, OptimizerKind[o.optimizer.type], true);
+  view.setInt32(ptr + Header.optimizer, OptimizerKind[opt.type], true);
   view.setInt32(ptr + Header.flags, flags, true);
-  view.setFloat32(ptr + Header.lr, o.optimizer.lr, true);
+  view.setFloat32(ptr + Header.lr, opt.lr, true);
   view.setFloat32(ptr + Header.l2, o.l2, true);
   view.setFloat32(ptr + Header.delta, o.huberDelta, true);
-  view.setFloat32(ptr + Header.beta1, o.optimizer.type === "adam" ? o.optimizer.beta1 : o.optimizer.momentum, true);
-  view.setFloat32(ptr + Header.beta2, o.optimizer.beta2, true);
-  view.setFloat32(ptr + Header.eps, o.optimizer.eps, true);
+  view.setFloat32(ptr + Header.beta1, opt.type === "adam" ? opt.beta1 : opt.type === "momentum" ? opt.momentum : 0, true);
+  view.setFloat32(ptr + Header.beta2, opt.type === "adam" ? opt.beta2 : 0, true);
+  view.setFloat32(ptr + Header.eps, opt.type === "adam" ? opt.eps : 0, true);
 }
 
 /** Writes a whole decoded state into the model block at `ptr`. */

@@ -29,15 +29,11 @@ export interface ModelOptions {
   init?: { W: ArrayLike<number>; b: ArrayLike<number> };
 }
 
-export interface ResolvedOptimizer {
-  type: OptimizerOptions["type"];
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  beta1: number;
-  beta2: number;
-  eps: number;
-}
+/** The optimiser with every field of its type filled in, and no other field. */
+export type ResolvedOptimizer =
+  | { type: "sgd"; lr: number }
+  | { type: "momentum"; lr: number; momentum: number; nesterov: boolean }
+  | { type: "adam"; lr: number; beta1: number; beta2: number; eps: number };
 
 export interface ResolvedModelOptions {
   inputs: number;
@@ -105,15 +101,25 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
   }
   const d = modelDefaults.optimizer;
   const lr = real(spec.lr, "optimizer.lr", d[type].lr, positive, "> 0");
-  return {
-    type,
-    lr,
-    momentum: type === "momentum" ? real(spec.momentum, "optimizer.momentum", d.momentum.momentum, fraction, "in [0, 1)") : 0,
-    nesterov: type === "momentum" ? flag(spec.nesterov, "optimizer.nesterov", d.momentum.nesterov) : false,
-    beta1: type === "adam" ? real(spec.beta1, "optimizer.beta1", d.adam.beta1, fraction, "in [0, 1)") : 0,
-    beta2: type === "adam" ? real(spec.beta2, "optimizer.beta2", d.adam.beta2, fraction, "in [0, 1)") : 0,
-    eps: type === "adam" ? real(spec.eps, "optimizer.eps", d.adam.eps, positive, "> 0") : 0,
-  };
+  switch (type) {
+    case "sgd":
+      return { type, lr };
+    case "momentum":
+      return {
+        type,
+        lr,
+        momentum: real(spec.momentum, "optimizer.momentum", d.momentum.momentum, fraction, "in [0, 1)"),
+        nesterov: flag(spec.nesterov, "optimizer.nesterov", d.momentum.nesterov),
+      };
+    case "adam":
+      return {
+        type,
+        lr,
+        beta1: real(spec.beta1, "optimizer.beta1", d.adam.beta1, fraction, "in [0, 1)"),
+        beta2: real(spec.beta2, "optimizer.beta2", d.adam.beta2, fraction, "in [0, 1)"),
+        eps: real(spec.eps, "optimizer.eps", d.adam.eps, positive, "> 0"),
+      };
+  }
 }
 
 const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "init"];

@@ -27,8 +27,9 @@ const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: tr
 
 const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** A plain Uint8Array (not a Node Buffer, and not a view of msgpackr's shared buffer). */
 export function encodeSnapshot(state: ModelState): Uint8Array {
-  return packr.pack({
+  const packed = packr.pack({
     format: SNAPSHOT_FORMAT,
     formatVersion: SNAPSHOT_VERSION,
     options: state.options,
@@ -40,6 +41,7 @@ export function encodeSnapshot(state: ModelState): Uint8Array {
     s2: bytesOf(state.s2),
     stats: bytesOf(state.stats),
   });
+  return new Uint8Array(packed);
 }
 
 export function decodeSnapshot(bytes: unknown): ModelState {
