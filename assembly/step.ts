@@ -4,7 +4,7 @@
 import {
   H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE,
   STATUS_OK, STATUS_DIVERGED,
-  headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount,
+  headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount, round4,
   gradOffset, xtOffset, ytOffset, gtOffset,
 } from "./util/layout";
 import { packInputs, packTargets, packOutputScale, commitStatistics, unpackPredictions } from "./pack";
@@ -39,6 +39,10 @@ import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
     f32_forward__scalar(theta, m, n, xt, gt, stride);
     loss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, stride, gb);
     if (withGradient) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, load<f32>(model + H_L2), grad);
+  }
+  // the SIMD update reads θ's whole vectors: clear the gradient's pad entries P..Q
+  if (withGradient) {
+    for (let i = paramCount(m, n); i < round4(paramCount(m, n)); i++) store<f32>(grad + (<usize>i << 2), 0);
   }
   store<f64>(model + H_LOSS_OUT, loss);
   return STATUS_OK;

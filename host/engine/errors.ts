@@ -25,7 +25,7 @@ export class GradlineError extends Error {
 }
 
 export const errors = {
-  config: (field: string, why: string) => new GradlineError("E_CONFIG", `options.${field} ${why}`, { field }),
+  config: (field: string, why: string) => new GradlineError("E_CONFIG", `${field ? `options.${field}` : "options"} ${why}`, { field }),
 
   shape: (what: string, details: Record<string, unknown> = {}) => new GradlineError("E_SHAPE", what, details),
 
