@@ -7,4 +7,4 @@ export {
 } from "./options.js";
 export { kernelVariants, type KernelName, type KernelVariant } from "./kernels.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from "./snapshot.js";
-export { linearInit } from "./init.js";
+export { linearInit, mulberry32, normalFrom } from "./init.js";

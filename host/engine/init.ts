@@ -12,6 +12,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Standard normal draws (Box–Muller) from a uniform generator such as mulberry32. */
+export function normalFrom(next: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+}
+
 /** nn.Linear's default ranges, U(−1/√m, 1/√m) for W and b, drawn from `seed` (W row by row, then b). */
 export function linearInit(inputs: number, outputs: number, seed: number): { W: Float32Array; b: Float32Array } {
   const next = mulberry32(seed);

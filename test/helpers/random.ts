@@ -1,5 +1,5 @@
 // Seeded test data: the same seed gives the same batches on every run.
-import { mulberry32 } from "../../host/engine/init.js";
+import { mulberry32, normalFrom } from "../../host/engine/init.js";
 
 export interface Rng {
   uniform(lo?: number, hi?: number): number;
@@ -9,13 +9,7 @@ export interface Rng {
 
 export function rng(seed: number): Rng {
   const next = mulberry32(seed);
-  return {
-    uniform: (lo = 0, hi = 1) => lo + (hi - lo) * next(),
-    normal: () => {
-      const u = 1 - next();
-      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
-    },
-  };
+  return { uniform: (lo = 0, hi = 1) => lo + (hi - lo) * next(), normal: normalFrom(next) };
 }
 
 export function normals(r: Rng, length: number): Float32Array {

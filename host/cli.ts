@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// gradline's command line. Today: `seed`, the source document's example run
+// through the SIMD kernels (the server issue adds `serve`).
+import { parseArgs } from "node:util";
+import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
+
+const usage = `usage: gradline <command> [options]
+
+commands:
+  seed     train the source document's example (nn.Linear(3, 5), SGD lr 0.01,
+           F.mse_loss, 100 full-batch iterations on 100 random samples) and
+           print its loss curve
+             --iterations N   optimiser steps (default 100)
+             --lr X           learning rate (default 0.01)
+             --seed N         seed of the data and the initial parameters (default 1)
+             --kernel K       simd (default) or scalar
+  help     print this text`;
+
+class UsageError extends Error {}
+
+function integer(value: string | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+async function seedExample(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { iterations: { type: "string" }, lr: { type: "string" }, seed: { type: "string" }, kernel: { type: "string" } },
+    strict: true,
+  });
+  const iterations = integer(values.iterations, "iterations", 100, 1);
+  const seed = integer(values.seed, "seed", 1, 0);
+  const lr = values.lr === undefined ? 0.01 : Number(values.lr);
+  if (!(lr > 0) || !Number.isFinite(lr)) throw new UsageError(`--lr must be a positive number (got ${JSON.stringify(values.lr)})`);
+  const kernel = (values.kernel ?? "simd") as KernelName;
+  if (kernel !== "simd" && kernel !== "scalar") throw new UsageError(`--kernel must be simd or scalar (got ${JSON.stringify(kernel)})`);
+
+  const m = 3;
+  const n = 5;
+  const samples = 100;
+  const normal = normalFrom(mulberry32(seed));
+  const data = Float32Array.from({ length: samples * m }, normal);
+  const labels = Float32Array.from({ length: samples * n }, normal);
+  const engine = await createEngine({ kernel });
+  const model = engine.createModel({
+    inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr }, init: linearInit(m, n, seed),
+  });
+  console.log(`gradline seed example: nn.Linear(${m}, ${n}), SGD lr ${lr}, MSE, ${iterations} full-batch iterations on ${samples} samples (${kernel} kernel)`);
+  const started = process.hrtime.bigint();
+  let last = 0;
+  for (let i = 0; i < iterations; i++) {
+    last = model.train(data, labels).loss;
+    if (i % 10 === 0) console.log(`Iter ${i}, loss: ${last.toFixed(4)}`);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(`final loss ${last.toFixed(4)}; ${iterations} steps in ${(seconds * 1e3).toFixed(2)} ms (${((iterations * samples) / seconds / 1e6).toFixed(2)} M samples/s, including printing)`);
+  const { W, b } = model.params();
+  console.log("W =", Array.from(W, (v) => +v.toFixed(4)));
+  console.log("b =", Array.from(b, (v) => +v.toFixed(4)));
+  engine.close();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "seed":
+        await seedExample(rest);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(usage);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
+      console.error(`gradline: ${error.message}\n\n${usage}`);
+      return 2;
+    }
+    if (error instanceof GradlineError) {
+      console.error(`gradline: ${error.code}: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
