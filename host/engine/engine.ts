@@ -52,6 +52,7 @@ export interface EngineCore {
 export class Engine implements EngineCore {
   private readonly live = new Set<Model>();
   private staging?: { ptr: number; bytes: number };
+  private lastStage?: { m: number; n: number; batch: number; stage: Stage };
   private closed = false;
 
   /** @internal Use createEngine(). */
@@ -94,16 +95,18 @@ export class Engine implements EngineCore {
     for (const model of [...this.live]) model.dispose();
     if (this.staging) this.arena.release(this.staging.ptr);
     this.staging = undefined;
+    this.lastStage = undefined;
     this.closed = true;
   }
 
   stage(m: number, n: number, batch: number): Stage {
-    const p = n * m + n;
+    const last = this.lastStage;
+    if (last && last.m === m && last.n === n && last.batch === batch) return last.stage;
     const x = 0;
     const y = align(x + 4 * batch * m);
     const out = align(y + 4 * batch * n);
     const params = align(out + 4 * batch * n);
-    const scratch = align(params + 4 * p);
+    const scratch = align(params + 4 * (n * m + n));
     const bytes = scratch + this.kernels.scratch_bytes(m, n, batch);
     if (!this.staging || this.staging.bytes < bytes) {
       if (this.staging) this.arena.release(this.staging.ptr);
@@ -111,7 +114,7 @@ export class Engine implements EngineCore {
       this.staging = { ptr: this.arena.alloc(bytes), bytes };
     }
     const base = this.staging.ptr;
-    return {
+    const stage = {
       x: base + x,
       y: base + y,
       out: base + out,
@@ -119,6 +122,9 @@ export class Engine implements EngineCore {
       scratch: base + scratch,
       gradOffset: this.kernels.scratch_grad_offset(m, n),
     };
+    // consecutive calls mostly repeat a shape: skip the arithmetic and the wasm calls then
+    this.lastStage = { m, n, batch, stage };
+    return stage;
   }
 
   release(ptr: number, model: Model): void {

@@ -17,32 +17,34 @@ export class SharedArena {
   private readonly maxBytes: number;
   private readonly free: FreeBlock[] = [];
   private readonly used = new Map<number, number>();
-  private views?: { buffer: ArrayBufferLike; u8: Uint8Array; f32: Float32Array; f64: Float64Array; dv: DataView };
+  // Typed views of the whole memory. Only grow() changes the memory's size, so
+  // it alone renews them (reading memory.buffer on every call costs ~100 ns).
+  private views: { u8: Uint8Array; f32: Float32Array; f64: Float64Array; dv: DataView };
 
   /** Manages `memory` from `base` (the module's heap_base) up to `maximumPages`. */
   constructor(memory: WebAssembly.Memory, options: { maximumPages: number; base: number }) {
     this.memory = memory;
+    this.views = viewsOf(memory.buffer);
     this.maxBytes = options.maximumPages * PAGE;
     const start = alignUp(options.base);
     this.free.push({ start, size: this.memory.buffer.byteLength - start });
   }
 
-  /** Typed views of the whole memory, renewed after growth. */
   get u8(): Uint8Array {
-    return this.current().u8;
+    return this.views.u8;
   }
   get f32(): Float32Array {
-    return this.current().f32;
+    return this.views.f32;
   }
   get f64(): Float64Array {
-    return this.current().f64;
+    return this.views.f64;
   }
   get view(): DataView {
-    return this.current().dv;
+    return this.views.dv;
   }
 
   get byteLength(): number {
-    return this.memory.buffer.byteLength;
+    return this.views.u8.byteLength;
   }
 
   /** Bytes handed out and not yet released. */
@@ -108,22 +110,13 @@ export class SharedArena {
     } catch (cause) {
       throw errors.memory(size, this.maxBytes, cause);
     }
+    this.views = viewsOf(this.memory.buffer);
     this.insertFree(oldBytes, this.byteLength - oldBytes);
   }
+}
 
-  private current(): NonNullable<SharedArena["views"]> {
-    const buffer = this.memory.buffer;
-    if (this.views?.buffer !== buffer || this.views.u8.byteLength !== buffer.byteLength) {
-      this.views = {
-        buffer,
-        u8: new Uint8Array(buffer),
-        f32: new Float32Array(buffer),
-        f64: new Float64Array(buffer),
-        dv: new DataView(buffer),
-      };
-    }
-    return this.views;
-  }
+function viewsOf(buffer: ArrayBufferLike): SharedArena["views"] {
+  return { u8: new Uint8Array(buffer), f32: new Float32Array(buffer), f64: new Float64Array(buffer), dv: new DataView(buffer) };
 }
 
 function alignUp(n: number): number {
