@@ -13,16 +13,17 @@ export function f32_weight_grad__wasmsimd_2x4(
 ): void {
   const rowBytes = <usize>stride << 2;
   const last = m - 1;
-  let j = 0;
-  // main loop: pairs of outputs
-  for (; j + 2 <= n; j += 2) {
-    const g0 = gt + <usize>j * rowBytes;
-    const g1 = g0 + rowBytes;
-    for (let k = 0; k < m; k += 4) {
-      const x0 = xt + <usize>k * rowBytes;
-      const x1 = xt + <usize>min(k + 1, last) * rowBytes;
-      const x2 = xt + <usize>min(k + 2, last) * rowBytes;
-      const x3 = xt + <usize>min(k + 3, last) * rowBytes;
+  // inputs outer: four xt rows stay in L1 while the (smaller) gt streams past them
+  for (let k = 0; k < m; k += 4) {
+    const x0 = xt + <usize>k * rowBytes;
+    const x1 = xt + <usize>min(k + 1, last) * rowBytes;
+    const x2 = xt + <usize>min(k + 2, last) * rowBytes;
+    const x3 = xt + <usize>min(k + 3, last) * rowBytes;
+    let j = 0;
+    // main loop: pairs of outputs
+    for (; j + 2 <= n; j += 2) {
+      const g0 = gt + <usize>j * rowBytes;
+      const g1 = g0 + rowBytes;
       let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
       let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
       for (let p: usize = 0; p < rowBytes; p += 16) {
@@ -40,15 +41,9 @@ export function f32_weight_grad__wasmsimd_2x4(
       storeRow4(theta, grad, m, j, k, l2, a00, a01, a02, a03);
       storeRow4(theta, grad, m, j + 1, k, l2, a10, a11, a12, a13);
     }
-  }
-  // output tail: one output × 4 inputs
-  if (j < n) {
-    const g0 = gt + <usize>j * rowBytes;
-    for (let k = 0; k < m; k += 4) {
-      const x0 = xt + <usize>k * rowBytes;
-      const x1 = xt + <usize>min(k + 1, last) * rowBytes;
-      const x2 = xt + <usize>min(k + 2, last) * rowBytes;
-      const x3 = xt + <usize>min(k + 3, last) * rowBytes;
+    // output tail: one output × 4 inputs
+    if (j < n) {
+      const g0 = gt + <usize>j * rowBytes;
       let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       for (let p: usize = 0; p < rowBytes; p += 16) {
         const u = v128.load(g0 + p);

@@ -6,8 +6,9 @@ import {
   headerM, headerN, laneStride, statsOffset,
   candOffset, xMeanOffset, xStdOffset, yMeanOffset, yStdOffset, xtOffset, ytOffset, gtOffset,
 } from "./util/layout";
+import { poison, clean } from "./util/simd";
 
-/** Index of the first NaN or ±Inf among f32[len] at `ptr`, or -1. No alignment needed. */
+/** Index of the first NaN or ±Inf among f32[len] at `ptr`, or -1. No alignment needed. Only run on a batch already known to be bad. */
 export function firstNonFinite(ptr: usize, len: i32): i32 {
   let i = 0;
   // vector loop: v − v is 0 in finite lanes and NaN otherwise
@@ -25,11 +26,14 @@ export function firstNonFinite(ptr: usize, len: i32): i32 {
 
 /**
  * dst[c·stride + r] = src[r·cols + c] for r < rows; lanes rows..stride of every
- * dst row are zeroed. src is row-major rows×cols; no alignment needed.
+ * dst row are zeroed. src is row-major rows×cols; no alignment needed. Returns
+ * false if any value was NaN or ±Inf (checked on the way, saving a pass).
  */
-function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): void {
+function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): bool {
   const rowBytes = <usize>cols << 2;
   const dstRowBytes = <usize>stride << 2;
+  let bad = f32x4.splat(0);
+  let badTail: f32 = 0;
   let r = 0;
   // 4×4 tiles: four source rows become four destination vectors
   for (; r + 4 <= rows; r += 4) {
@@ -42,6 +46,7 @@ function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): v
       const b = v128.load(p + rowBytes);
       const e = v128.load(p + 2 * rowBytes);
       const f = v128.load(p + 3 * rowBytes);
+      bad = poison(poison(bad, a), poison(b, poison(e, f)));
       const t0 = f32x4.shuffle(a, b, 0, 4, 1, 5);
       const t1 = f32x4.shuffle(e, f, 0, 4, 1, 5);
       const t2 = f32x4.shuffle(a, b, 2, 6, 3, 7);
@@ -55,20 +60,25 @@ function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): v
     // column tail
     for (; c < cols; c++) {
       for (let k = 0; k < 4; k++) {
-        store<f32>(d0 + <usize>c * dstRowBytes + (<usize>k << 2), load<f32>(s0 + <usize>k * rowBytes + (<usize>c << 2)));
+        const v = load<f32>(s0 + <usize>k * rowBytes + (<usize>c << 2));
+        badTail += v * 0;
+        store<f32>(d0 + <usize>c * dstRowBytes + (<usize>k << 2), v);
       }
     }
   }
   // row tail
   for (; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      store<f32>(dst + <usize>c * dstRowBytes + (<usize>r << 2), load<f32>(src + <usize>r * rowBytes + (<usize>c << 2)));
+      const v = load<f32>(src + <usize>r * rowBytes + (<usize>c << 2));
+      badTail += v * 0;
+      store<f32>(dst + <usize>c * dstRowBytes + (<usize>r << 2), v);
     }
   }
   // zero pad lanes so that 0 · pad stays 0 in the gradient
   for (let c = 0; c < cols; c++) {
     for (let p = rows; p < stride; p++) store<f32>(dst + <usize>c * dstRowBytes + (<usize>p << 2), 0);
   }
+  return clean(bad) && badTail == 0;
 }
 
 @inline function spread(m2: f64, count: f64): f64 {
@@ -135,14 +145,12 @@ function standardizeRows(
 export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, merge: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
-  const bad = firstNonFinite(x, batch * m);
-  if (bad >= 0) {
-    store<i32>(model + H_BAD_INDEX, bad);
-    return STATUS_NONFINITE_X;
-  }
   const stride = laneStride(batch);
   const xt = scratch + xtOffset(m, n);
-  transpose(x, batch, m, xt, stride);
+  if (!transpose(x, batch, m, xt, stride)) {
+    store<i32>(model + H_BAD_INDEX, firstNonFinite(x, batch * m));
+    return STATUS_NONFINITE_X;
+  }
   const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     xt, m, batch, stride,
@@ -156,14 +164,12 @@ export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, m
 export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, merge: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
-  const bad = firstNonFinite(y, batch * n);
-  if (bad >= 0) {
-    store<i32>(model + H_BAD_INDEX, bad);
-    return STATUS_NONFINITE_Y;
-  }
   const stride = laneStride(batch);
   const yt = scratch + ytOffset(m, n, batch);
-  transpose(y, batch, n, yt, stride);
+  if (!transpose(y, batch, n, yt, stride)) {
+    store<i32>(model + H_BAD_INDEX, firstNonFinite(y, batch * n));
+    return STATUS_NONFINITE_Y;
+  }
   const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     yt, n, batch, stride,

@@ -6,7 +6,6 @@ import os from "node:os";
 import { Bench, type Fn, type FnReturnedObject, type Task } from "tinybench";
 import { createEngine, kernelVariants, linearInit, type KernelVariant } from "../host/index.js";
 import { mulberry32 } from "../host/engine/init.js";
-import { Status } from "../host/engine/layout.js";
 import { PlainLinear } from "./plain.js";
 import { initTfjs, tfjsHandWritten, tfjsMinimize, type TfjsInfo } from "./tfjs.js";
 
@@ -35,6 +34,8 @@ export interface Variant {
 interface Contender {
   name: string;
   family: "gradline" | "plain" | "tfjs";
+  /** For TF.js forms: the gradline variant that handles its data the same way (copied per step, or resident). */
+  peer?: string;
   make: (p: Problem, lr: number) => Variant | Promise<Variant>;
 }
 
@@ -76,6 +77,7 @@ const SAMPLE_MS = 1;
 const ROUNDS = 7;
 const BENCH_OPTIONS = { time: 350, iterations: 3, warmupTime: 50, warmupIterations: 1, throws: true } as const;
 const REFERENCE = "gradline simd train()";
+const STAGED = "gradline simd train() staged";
 
 const flopsPerStep = (s: { m: number; n: number; B: number }) => 4 * s.m * s.n * s.B;
 
@@ -114,27 +116,21 @@ function gradlineTrain(kernel: KernelVariant): Contender {
   };
 }
 
-/** The kernel alone, on a batch staged once: the difference to train() is the host's overhead. */
-function gradlineKernel(kernel: KernelVariant): Contender {
+/**
+ * Zero-copy: the batch is written once into the engine's staging buffers
+ * (model.stageBatch) and train() finds it there, as TF.js's hand-written form
+ * keeps its tensors resident. The difference to train() is the copy-in.
+ */
+function gradlineStaged(kernel: KernelVariant): Contender {
   return {
-    name: `gradline ${kernel.name} kernel`,
+    name: `gradline ${kernel.name} train() staged`,
     family: "gradline",
     make: async (p, lr) => {
       const { engine, model } = await gradlineModel(kernel, p, lr);
-      // Model keeps its block's pointer private; only the bench reaches in, to call the kernel directly.
-      const ptr = (model as unknown as { ptr: number }).ptr;
-      const stage = engine.stage(p.m, p.n, p.B);
-      engine.arena.f32.set(p.x, stage.x >>> 2);
-      engine.arena.f32.set(p.y, stage.y >>> 2);
-      const train = kernel.train(engine.kernels);
-      return {
-        step: () => {
-          const status = train(ptr, stage.x, stage.y, p.B, stage.scratch);
-          if (status !== Status.ok) throw new Error(`gradline ${kernel.name} kernel returned status ${status}`);
-        },
-        loss: () => model.evaluate(p.x, p.y),
-        dispose: () => engine.close(),
-      };
+      const views = model.stageBatch(p.B);
+      views.x.set(p.x);
+      views.y.set(p.y);
+      return { step: () => void model.train(views.x, views.y), loss: () => model.evaluate(p.x, p.y), dispose: () => engine.close() };
     },
   };
 }
@@ -149,10 +145,10 @@ const plainContender: Contender = {
 };
 
 const contenders: readonly Contender[] = [
-  ...kernelVariants.flatMap((k) => [gradlineTrain(k), gradlineKernel(k)]),
+  ...kernelVariants.flatMap((k) => [gradlineTrain(k), gradlineStaged(k)]),
   plainContender,
-  { name: "tfjs-wasm minimize()", family: "tfjs", make: tfjsMinimize },
-  { name: "tfjs-wasm hand-written", family: "tfjs", make: tfjsHandWritten },
+  { name: "tfjs-wasm minimize()", family: "tfjs", make: tfjsMinimize, peer: REFERENCE },
+  { name: "tfjs-wasm hand-written", family: "tfjs", make: tfjsHandWritten, peer: STAGED },
 ];
 
 /**
@@ -293,27 +289,31 @@ function printShape({ shape, peakGflops, timings }: ShapeResult, check: string):
   console.table(Object.fromEntries(contenders.map((c) => [c.name, row(timing(timings, c.name))])));
 }
 
-/** PASS/MISS rows for the targets, judged on the public path (simd train()). */
+/**
+ * PASS/MISS rows for the targets, judged on the public path with copy-in
+ * (simd train()); each TF.js form is compared with the gradline variant that
+ * handles data as it does (per-step tensors vs resident tensors).
+ */
 function targetRows({ shape, peakGflops, timings }: ShapeResult): Record<string, string>[] {
   const ms = (name: string) => timing(timings, name).ms;
   const reference = ms(REFERENCE);
+  const staged = ms(STAGED);
   const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
-  const kernel = ms("gradline simd kernel");
   const ratio = gflops(shape, reference) / peakGflops;
   const vsPlain = ms(plainContender.name) / reference;
   const rows = [
     {
       shape: label(shape),
       target: `÷ peak ≥ ${shape.minPeakRatio}`,
-      measured: `${sig(ratio, 2)} (kernel alone ${sig(gflops(shape, kernel) / peakGflops, 2)})`,
+      measured: `${sig(ratio, 2)} (staged ${sig(gflops(shape, staged) / peakGflops, 2)})`,
       verdict: verdict(ratio >= shape.minPeakRatio),
     },
     { shape: label(shape), target: `≥ ${shape.minVsPlain}× plain TypeScript`, measured: `${sig(vsPlain)}×`, verdict: verdict(vsPlain >= shape.minVsPlain) },
   ];
   for (const c of contenders.filter((c) => c.family === "tfjs")) {
-    const speedup = ms(c.name) / reference;
-    const measured = `${sig(speedup)}× (kernel alone ${sig(ms(c.name) / kernel)}×)`;
-    rows.push({ shape: label(shape), target: `faster than ${c.name}`, measured, verdict: verdict(speedup > 1) });
+    const peer = c.peer ?? REFERENCE;
+    const speedup = ms(c.name) / ms(peer);
+    rows.push({ shape: label(shape), target: `${peer} faster than ${c.name}`, measured: `${sig(speedup)}×`, verdict: verdict(speedup > 1) });
   }
   return rows;
 }
@@ -332,7 +332,7 @@ async function main(): Promise<void> {
   const peakEngine = await createEngine({ kernel: "simd", maximumMemoryPages: MEMORY_PAGES });
   const results: ShapeResult[] = [];
   for (const shape of SHAPES) results.push(await benchShape(shape, peakEngine.kernels.f32_peak__wasmsimd_madd12));
-  console.log("\nTargets (judged on gradline simd train(), the public path):");
+  console.log("\nTargets (peak ratio and plain TypeScript judged on gradline simd train(); each TF.js form against its like-for-like gradline variant):");
   console.table(results.flatMap(targetRows));
   console.log(`load average at end ${loadAverage()}`);
 }

@@ -1,6 +1,7 @@
 // TensorFlow.js (WebAssembly backend, XNNPACK) forms of the kernel bench's
 // training step: the way its users write it, and the fastest hand-written form.
-import * as tf from "@tensorflow/tfjs-core";
+// the umbrella package, as users import it: it also registers the gradients minimize() needs
+import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, version_wasm, type BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { Problem, Variant } from "./kernel.bench.js";
 
@@ -19,7 +20,6 @@ export interface TfjsInfo {
  * setWasmPaths is needed.
  */
 export async function initTfjs(): Promise<TfjsInfo> {
-  registerLinearGradients();
   if (!(await tf.setBackend("wasm"))) throw new Error("TF.js: the wasm backend failed to initialise");
   await tf.ready();
   const backend = tf.getBackend();
@@ -97,79 +97,4 @@ function mse(p: Problem, predict: (x: tf.Tensor2D) => tf.Tensor): number {
     const loss = tf.losses.meanSquaredError(tf.tensor2d(p.y, [p.B, p.n]), predict(tf.tensor2d(p.x, [p.B, p.m])));
     return loss.dataSync()[0] ?? NaN;
   });
-}
-
-/**
- * tfjs-core's Node bundle registers no gradients: the @tensorflow/tfjs
- * package does, on import, and it is not a dependency here. These are the
- * kernels on meanSquaredError(y, x·W + b)'s tape, with TF's definitions.
- */
-function registerLinearGradients(): void {
-  const pair = (saved: tf.Tensor[]) => saved as [tf.Tensor, tf.Tensor];
-  const one = (dy: tf.Tensor | tf.Tensor[]) => dy as tf.Tensor;
-  tf.registerGradient({
-    kernelName: tf.BatchMatMul,
-    inputsToSave: ["a", "b"],
-    gradFunc: (dy, saved, attrs) => {
-      const [a, b] = pair(saved);
-      const g = one(dy);
-      // The product rule for op(a)·op(b), case by case on the transposes.
-      if (!attrs.transposeA && !attrs.transposeB) return { a: () => tf.matMul(g, b, false, true), b: () => tf.matMul(a, g, true, false) };
-      if (!attrs.transposeA) return { a: () => tf.matMul(g, b), b: () => tf.matMul(g, a, true, false) };
-      if (!attrs.transposeB) return { a: () => tf.matMul(b, g, false, true), b: () => tf.matMul(a, g) };
-      return { a: () => tf.matMul(b, g, true, true), b: () => tf.matMul(g, a, true, true) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.Add,
-    inputsToSave: ["a", "b"],
-    gradFunc: (dy, saved) => {
-      const [a, b] = pair(saved);
-      return { a: () => sumTo(one(dy), a.shape), b: () => sumTo(one(dy), b.shape) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.RealDiv,
-    inputsToSave: ["a", "b"],
-    gradFunc: (dy, saved) => {
-      const [a, b] = pair(saved);
-      return {
-        a: () => sumTo(tf.div(one(dy), b), a.shape),
-        b: () => sumTo(tf.neg(tf.div(tf.mul(one(dy), a), tf.square(b))), b.shape),
-      };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.SquaredDifference,
-    inputsToSave: ["a", "b"],
-    gradFunc: (dy, saved) => {
-      const [a, b] = pair(saved);
-      const two = tf.scalar(2);
-      return { a: () => tf.mul(one(dy), tf.mul(two, tf.sub(a, b))), b: () => tf.mul(one(dy), tf.mul(two, tf.sub(b, a))) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.Sum,
-    inputsToSave: ["x"],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved as [tf.Tensor];
-      const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape);
-      const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-      return { x: () => tf.mul(tf.reshape(one(dy), kept), tf.onesLike(x)) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.Reshape,
-    inputsToSave: ["x"],
-    gradFunc: (dy, saved) => {
-      const [x] = saved as [tf.Tensor];
-      return { x: () => tf.reshape(one(dy), x.shape) };
-    },
-  });
-}
-
-/** dy summed over the axes that broadcasting added to `shape`. */
-function sumTo(dy: tf.Tensor, shape: number[]): tf.Tensor {
-  const axes = tf.broadcast_util.getReductionAxes(shape, dy.shape);
-  return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, shape);
 }

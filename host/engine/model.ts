@@ -4,7 +4,7 @@ import { errors } from "./errors.js";
 import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } from "./layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
-import type { EngineCore } from "./engine.js";
+import type { EngineCore, Stage } from "./engine.js";
 
 export interface TrainResult {
   /** Mean loss of the batch before the update, in the training space. */
@@ -59,15 +59,10 @@ export class Model {
 
   /** One optimiser step on a batch: x is B×inputs, y is B×outputs, row-major. */
   train(x: Samples, y: Samples): TrainResult {
-    const ptr = this.live();
-    const batch = this.batchOf(x, y);
-    const { kernels, variant, arena } = this.core;
-    const stage = this.core.stage(this.inputs, this.outputs, batch);
-    arena.f32.set(x, stage.x >>> 2);
-    arena.f32.set(y, stage.y >>> 2);
-    const status = variant.train(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
-    const view = arena.view;
+    const { ptr, batch, stage } = this.load(x, y);
+    const status = this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
     if (status !== Status.ok) throw this.failure(status, x, y);
+    const view = this.core.arena.view;
     const version = view.getFloat64(ptr + Header.version, true) + 1;
     view.setFloat64(ptr + Header.version, version, true);
     return { loss: view.getFloat64(ptr + Header.lossOut, true), step: view.getFloat64(ptr + Header.step, true), version };
@@ -75,27 +70,18 @@ export class Model {
 
   /** Mean loss on a batch, without changing anything. */
   evaluate(x: Samples, y: Samples): number {
-    const ptr = this.live();
-    const batch = this.batchOf(x, y);
-    const { kernels, variant, arena } = this.core;
-    const stage = this.core.stage(this.inputs, this.outputs, batch);
-    arena.f32.set(x, stage.x >>> 2);
-    arena.f32.set(y, stage.y >>> 2);
-    const status = variant.evaluate(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    const { ptr, batch, stage } = this.load(x, y);
+    const status = this.core.variant.evaluate(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
     if (status !== Status.ok) throw this.failure(status, x, y);
-    return arena.view.getFloat64(ptr + Header.lossOut, true);
+    return this.core.arena.view.getFloat64(ptr + Header.lossOut, true);
   }
 
   /** Loss and gradient of a batch in the training space, without changing anything. */
   gradient(x: Samples, y: Samples): Gradient {
-    const ptr = this.live();
-    const batch = this.batchOf(x, y);
-    const { kernels, variant, arena } = this.core;
-    const stage = this.core.stage(this.inputs, this.outputs, batch);
-    arena.f32.set(x, stage.x >>> 2);
-    arena.f32.set(y, stage.y >>> 2);
-    const status = variant.gradient(kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    const { ptr, batch, stage } = this.load(x, y);
+    const status = this.core.variant.gradient(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
     if (status !== Status.ok) throw this.failure(status, x, y);
+    const { arena } = this.core;
     const at = (stage.scratch + stage.gradOffset) >>> 2;
     const nm = this.inputs * this.outputs;
     return {
@@ -107,14 +93,28 @@ export class Model {
 
   /** ŷ for x (B×inputs): B×outputs, row-major, raw units. */
   predict(x: Samples): Float32Array {
-    const ptr = this.live();
-    const batch = this.rowsOf(x);
-    const { kernels, variant, arena } = this.core;
-    const stage = this.core.stage(this.inputs, this.outputs, batch);
-    arena.f32.set(x, stage.x >>> 2);
-    const status = variant.predict(kernels)(ptr, stage.x, batch, stage.scratch, stage.out);
+    const { ptr, batch, stage } = this.load(x);
+    const status = this.core.variant.predict(this.core.kernels)(ptr, stage.x, batch, stage.scratch, stage.out);
     if (status !== Status.ok) throw this.failure(status, x, x);
-    return arena.f32.slice(stage.out >>> 2, (stage.out >>> 2) + batch * this.outputs);
+    return this.core.arena.f32.slice(stage.out >>> 2, (stage.out >>> 2) + batch * this.outputs);
+  }
+
+  /**
+   * Zero-copy input: views of the engine's staging buffers for a batch of
+   * `batch` rows. Fill them and pass them to train/evaluate/gradient/predict,
+   * which then skip copying. Valid until the engine next handles another shape.
+   */
+  stageBatch(batch: number): { x: Float32Array; y: Float32Array } {
+    this.live();
+    if (!Number.isInteger(batch) || batch < 1 || batch > this.core.maxBatch) {
+      throw errors.shape(`batch must be an integer from 1 to ${this.core.maxBatch} (got ${String(batch)})`, { batch });
+    }
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    const f32 = this.core.arena.f32;
+    return {
+      x: f32.subarray(stage.x >>> 2, (stage.x >>> 2) + batch * this.inputs),
+      y: f32.subarray(stage.y >>> 2, (stage.y >>> 2) + batch * this.outputs),
+    };
   }
 
   /** W and b in raw units, with the step and version they belong to. */
@@ -158,6 +158,18 @@ export class Model {
     if (this.ptr === 0) return;
     this.core.release(this.ptr, this);
     this.ptr = 0;
+  }
+
+  /** Validates a batch and puts it in the staging buffers (unless it is already there). */
+  private load(x: Samples, y?: Samples): { ptr: number; batch: number; stage: Stage } {
+    const ptr = this.live();
+    const batch = y === undefined ? this.rowsOf(x) : this.batchOf(x, y);
+    const stage = this.core.stage(this.inputs, this.outputs, batch);
+    const f32 = this.core.arena.f32;
+    const staged = (v: Samples, at: number) => v instanceof Float32Array && v.buffer === f32.buffer && v.byteOffset === at;
+    if (!staged(x, stage.x)) f32.set(x, stage.x >>> 2);
+    if (y !== undefined && !staged(y, stage.y)) f32.set(y, stage.y >>> 2);
+    return { ptr, batch, stage };
   }
 
   private live(): number {
