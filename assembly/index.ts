@@ -6,7 +6,15 @@ export {
   f32_predict__wasmsimd, f32_predict__scalar,
   f32_raw_params,
 } from "./step";
-export { modelBytes as model_bytes, scratchBytes as scratch_bytes, scratchGradOffset as scratch_grad_offset } from "./util/layout";
+export {
+  f32_shard_moments, f32_moments_merge,
+  f32_shard_gradient__wasmsimd, f32_shard_gradient__scalar,
+  f32_shard_apply__wasmsimd, f32_shard_apply__scalar,
+} from "./shard";
+export {
+  modelBytes as model_bytes, scratchBytes as scratch_bytes, scratchGradOffset as scratch_grad_offset,
+  momentsBytes as moments_bytes, shardGradBytes as shard_grad_bytes,
+} from "./util/layout";
 export { f32_peak__wasmsimd_madd12 } from "./peak";
 
 /** First byte the host may allocate: everything below holds the module's static data. */

@@ -5,13 +5,15 @@ import { hsum } from "./util/simd";
 
 /**
  * Replaces the predictions in gt (n rows × S lanes) by ∂L/∂ŷ, clears pad lanes
- * batch..S, writes Σ_s ∂L/∂ŷ[j,s] to gb[j] and returns the mean loss.
+ * batch..S, writes Σ_s ∂L/∂ŷ[j,s] to gb[j] and returns the loss summed over
+ * the batch and divided by total·n: the mean loss when the batch is the whole
+ * step (total = batch), one shard's share of it otherwise.
  * gt and yt must be 16-byte aligned; S a multiple of 4.
  */
 export function f32_loss_grad__wasmsimd(
-  kind: i32, delta: f32, gt: usize, yt: usize, n: i32, batch: i32, stride: i32, gb: usize,
+  kind: i32, delta: f32, gt: usize, yt: usize, n: i32, batch: i32, total: i32, stride: i32, gb: usize,
 ): f64 {
-  const inv = <f32>(1.0 / (<f64>batch * <f64>n));
+  const inv = <f32>(1.0 / (<f64>total * <f64>n));
   const huber = kind == LOSS_HUBER;
   const scale = huber ? inv : 2 * inv;
   const vscale = f32x4.splat(scale);
@@ -20,7 +22,7 @@ export function f32_loss_grad__wasmsimd(
   const vhalf = f32x4.splat(0.5);
   const vlin = f32x4.splat(0.5 * delta);
   const whole = batch & ~3;
-  let total: f64 = 0;
+  let sum: f64 = 0;
   for (let j = 0; j < n; j++) {
     const g = gt + (<usize>(j * stride) << 2);
     const t = yt + (<usize>(j * stride) << 2);
@@ -58,10 +60,10 @@ export function f32_loss_grad__wasmsimd(
     }
     // pad lanes contribute nothing to the gradient
     for (; s < stride; s++) store<f32>(g + (<usize>s << 2), 0);
-    total += <f64>hsum(lsum) + <f64>ltail;
+    sum += <f64>hsum(lsum) + <f64>ltail;
     store<f32>(gb + (<usize>j << 2), hsum(gsum) + gtail);
   }
-  return total * <f64>inv;
+  return sum * <f64>inv;
 }
 
 @inline function huberLoss(huber: bool, r: f32, delta: f32): f32 {
@@ -76,12 +78,12 @@ export function f32_loss_grad__wasmsimd(
 
 /** Scalar reference of the loss pass, same layout and contract. */
 export function f32_loss_grad__scalar(
-  kind: i32, delta: f32, gt: usize, yt: usize, n: i32, batch: i32, stride: i32, gb: usize,
+  kind: i32, delta: f32, gt: usize, yt: usize, n: i32, batch: i32, total: i32, stride: i32, gb: usize,
 ): f64 {
-  const inv = <f32>(1.0 / (<f64>batch * <f64>n));
+  const inv = <f32>(1.0 / (<f64>total * <f64>n));
   const huber = kind == LOSS_HUBER;
   const scale = huber ? inv : 2 * inv;
-  let total: f64 = 0;
+  let sum: f64 = 0;
   for (let j = 0; j < n; j++) {
     const g = gt + (<usize>(j * stride) << 2);
     const t = yt + (<usize>(j * stride) << 2);
@@ -96,8 +98,8 @@ export function f32_loss_grad__scalar(
       store<f32>(g + p, d);
     }
     for (let s = batch; s < stride; s++) store<f32>(g + (<usize>s << 2), 0);
-    total += <f64>lsum;
+    sum += <f64>lsum;
     store<f32>(gb + (<usize>j << 2), gsum);
   }
-  return total * <f64>inv;
+  return sum * <f64>inv;
 }

@@ -81,6 +81,91 @@ function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): b
   return clean(bad) && badTail == 0;
 }
 
+// rowMoments' results (one instance per thread, so never shared)
+let momentMean: f64 = 0;
+let momentM2: f64 = 0;
+
+/** Mean and sum of squared deviations of f32[batch] at `row`, two-pass in f64, into momentMean/momentM2. */
+function rowMoments(row: usize, batch: i32): void {
+  let sum: f64 = 0;
+  for (let s = 0; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
+  const mean = sum / <f64>batch;
+  let m2: f64 = 0;
+  for (let s = 0; s < batch; s++) {
+    const d = <f64>load<f32>(row + (<usize>s << 2)) - mean;
+    m2 += d * d;
+  }
+  momentMean = mean;
+  momentM2 = m2;
+}
+
+/**
+ * Validates and transposes x and y into scratch, then writes their per-feature
+ * moments to `out` (f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n]): one shard's
+ * share of a data-parallel step's statistics.
+ */
+export function batchMoments(model: usize, x: usize, y: usize, batch: i32, scratch: usize, out: usize): i32 {
+  const m = headerM(model);
+  const n = headerN(model);
+  const stride = laneStride(batch);
+  const xt = scratch + xtOffset(m, n);
+  const yt = scratch + ytOffset(m, n, batch);
+  if (!transpose(x, batch, m, xt, stride)) {
+    store<i32>(model + H_BAD_INDEX, firstNonFinite(x, batch * m));
+    return STATUS_NONFINITE_X;
+  }
+  if (!transpose(y, batch, n, yt, stride)) {
+    store<i32>(model + H_BAD_INDEX, firstNonFinite(y, batch * n));
+    return STATUS_NONFINITE_Y;
+  }
+  for (let k = 0; k < m; k++) {
+    rowMoments(xt + (<usize>(k * stride) << 2), batch);
+    store<f64>(out + (<usize>k << 3), momentMean);
+    store<f64>(out + (<usize>(m + k) << 3), momentM2);
+  }
+  const yOut = out + (<usize>m << 4);
+  for (let j = 0; j < n; j++) {
+    rowMoments(yt + (<usize>(j * stride) << 2), batch);
+    store<f64>(yOut + (<usize>j << 3), momentMean);
+    store<f64>(yOut + (<usize>(n + j) << 3), momentM2);
+  }
+  return STATUS_OK;
+}
+
+/**
+ * Chan's merge of shard moments into the model's statistics, shard by shard in
+ * order (so the result does not depend on who computed which shard), into
+ * `cand` (model statistics layout). Shard i holds `shardRows` rows, the last
+ * one the rest of `totalRows`.
+ */
+export function mergeMoments(model: usize, moments: usize, shards: i32, shardRows: i32, totalRows: i32, cand: usize): void {
+  const m = headerM(model);
+  const n = headerN(model);
+  const features = m + n;
+  const bytes = <usize>features << 4;
+  memory.copy(cand, model + statsOffset(m, n), bytes);
+  let count = load<f64>(model + H_COUNT);
+  for (let i = 0; i < shards; i++) {
+    const nb = <f64>(i == shards - 1 ? totalRows - shardRows * (shards - 1) : shardRows);
+    const total = count + nb;
+    const shard = moments + <usize>i * bytes;
+    // x then y, each as mean[rows] then m2[rows]
+    for (let part = 0; part < 2; part++) {
+      const rows = part == 0 ? m : n;
+      const base = part == 0 ? 0 : <usize>m << 4;
+      for (let k = 0; k < rows; k++) {
+        const meanAt = base + (<usize>k << 3);
+        const m2At = base + (<usize>(rows + k) << 3);
+        const mean = load<f64>(cand + meanAt);
+        const delta = load<f64>(shard + meanAt) - mean;
+        store<f64>(cand + meanAt, mean + delta * nb / total);
+        store<f64>(cand + m2At, load<f64>(cand + m2At) + load<f64>(shard + m2At) + delta * delta * count * nb / total);
+      }
+    }
+    count = total;
+  }
+}
+
 @inline function spread(m2: f64, count: f64): f64 {
   return count > 0 && m2 > 0 ? Math.sqrt(m2 / count) : 1.0;
 }
@@ -105,17 +190,10 @@ function standardizeRows(
     let m2 = load<f64>(stat + rowsBytes + (<usize>k << 3));
     if (merge && standardize) {
       // Chan et al.: combine (count, mean, m2) with the batch's own moments
-      let sum: f64 = 0;
-      for (let s = 0; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
-      const bm = sum / nb;
-      let bm2: f64 = 0;
-      for (let s = 0; s < batch; s++) {
-        const d = <f64>load<f32>(row + (<usize>s << 2)) - bm;
-        bm2 += d * d;
-      }
-      const delta = bm - mean;
+      rowMoments(row, batch);
+      const delta = momentMean - mean;
       mean += delta * nb / total;
-      m2 += bm2 + delta * delta * count * nb / total;
+      m2 += momentM2 + delta * delta * count * nb / total;
     }
     store<f64>(cand + (<usize>k << 3), mean);
     store<f64>(cand + rowsBytes + (<usize>k << 3), m2);
@@ -141,8 +219,12 @@ function standardizeRows(
   }
 }
 
-/** Validates x (batch×m) and packs it into xt; `merge` folds it into candidate statistics. */
-export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, merge: bool): i32 {
+/**
+ * Validates x (batch×m) and packs it into xt, standardised with the statistics
+ * at `stats` over `count` samples; `merge` first folds the batch into them
+ * (the result goes to the scratch's candidate statistics either way).
+ */
+export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, stats: usize, count: f64, merge: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
   const stride = laneStride(batch);
@@ -154,14 +236,14 @@ export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, m
   const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     xt, m, batch, stride,
-    model + statsOffset(m, n), load<f64>(model + H_COUNT), scratch + candOffset(), merge, standardize,
+    stats, count, scratch + candOffset(), merge, standardize,
     scratch + xMeanOffset(m, n), scratch + xStdOffset(m, n),
   );
   return STATUS_OK;
 }
 
-/** Validates y (batch×n) and packs it into yt; `merge` folds it into candidate statistics. */
-export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, merge: bool): i32 {
+/** packInputs' twin for y (batch×n) into yt; `stats` is the same statistics block. */
+export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, stats: usize, count: f64, merge: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
   const stride = laneStride(batch);
@@ -173,7 +255,7 @@ export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, 
   const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     yt, n, batch, stride,
-    model + statsOffset(m, n) + (<usize>m << 4), load<f64>(model + H_COUNT),
+    stats + (<usize>m << 4), count,
     scratch + candOffset() + (<usize>m << 4), merge, standardize,
     scratch + yMeanOffset(m, n), scratch + yStdOffset(m, n),
   );
@@ -196,12 +278,12 @@ export function packOutputScale(model: usize, scratch: usize): void {
   }
 }
 
-/** Makes the candidate statistics of the last packed batch the model's own. */
-export function commitStatistics(model: usize, scratch: usize, batch: i32): void {
+/** Makes candidate statistics (model statistics layout) over `batch` more samples the model's own. */
+export function commitStatistics(model: usize, cand: usize, batch: i32): void {
   const m = headerM(model);
   const n = headerN(model);
   if ((load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) == 0) return;
-  memory.copy(model + statsOffset(m, n), scratch + candOffset(), <usize>(m + n) << 4);
+  memory.copy(model + statsOffset(m, n), cand, <usize>(m + n) << 4);
   store<f64>(model + H_COUNT, load<f64>(model + H_COUNT) + <f64>batch);
 }
 

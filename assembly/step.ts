@@ -5,7 +5,7 @@ import {
   H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE,
   STATUS_OK, STATUS_DIVERGED,
   headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount, round4,
-  gradOffset, xtOffset, ytOffset, gtOffset,
+  gradOffset, xtOffset, ytOffset, gtOffset, candOffset,
 } from "./util/layout";
 import { packInputs, packTargets, packOutputScale, commitStatistics, unpackPredictions } from "./pack";
 import { f32_forward__wasmsimd_4x8, f32_forward__scalar } from "./forward";
@@ -17,9 +17,11 @@ import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
 @inline function lossAndGradient(model: usize, x: usize, y: usize, batch: i32, scratch: usize, merge: bool, withGradient: bool, simd: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
-  let status = packInputs(model, x, batch, scratch, merge);
+  const stats = model + statsOffset(m, n);
+  const count = load<f64>(model + H_COUNT);
+  let status = packInputs(model, x, batch, scratch, stats, count, merge);
   if (status != STATUS_OK) return status;
-  status = packTargets(model, y, batch, scratch, merge);
+  status = packTargets(model, y, batch, scratch, stats, count, merge);
   if (status != STATUS_OK) return status;
   const stride = laneStride(batch);
   const theta = model + thetaOffset();
@@ -33,11 +35,11 @@ import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
   let loss: f64;
   if (simd) {
     f32_forward__wasmsimd_4x8(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, stride, gb);
+    loss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, batch, stride, gb);
     if (withGradient) f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, load<f32>(model + H_L2), grad);
   } else {
     f32_forward__scalar(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, stride, gb);
+    loss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, batch, stride, gb);
     if (withGradient) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, load<f32>(model + H_L2), grad);
   }
   // the SIMD update reads θ's whole vectors: clear the gradient's pad entries P..Q
@@ -55,7 +57,7 @@ import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
   const grad = scratch + gradOffset(headerM(model), headerN(model));
   const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
   if (!applied) return STATUS_DIVERGED;
-  commitStatistics(model, scratch, batch);
+  commitStatistics(model, scratch + candOffset(), batch);
   store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
   return STATUS_OK;
 }
@@ -90,7 +92,7 @@ export function f32_gradient__scalar(model: usize, x: usize, y: usize, batch: i3
 @inline function predict(model: usize, x: usize, batch: i32, scratch: usize, out: usize, simd: bool): i32 {
   const m = headerM(model);
   const n = headerN(model);
-  const status = packInputs(model, x, batch, scratch, false);
+  const status = packInputs(model, x, batch, scratch, model + statsOffset(m, n), load<f64>(model + H_COUNT), false);
   if (status != STATUS_OK) return status;
   packOutputScale(model, scratch);
   const stride = laneStride(batch);

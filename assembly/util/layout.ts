@@ -150,3 +150,15 @@ export function scratchGradOffset(m: i32, n: i32): usize {
 export function scratchBytes(m: i32, n: i32, batch: i32): usize {
   return gtOffset(m, n, batch) + (<usize>(n * laneStride(batch)) << 2);
 }
+
+// Data-parallel steps (assembly/shard.ts): per-shard outputs.
+//   moments: f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n]      momentsBytes(m, n)
+//   gradient: f64 loss share, 8 bytes pad, f32 grad[Q] (θ layout)   shardGradBytes(m, n)
+
+export function momentsBytes(m: i32, n: i32): usize {
+  return <usize>(m + n) << 4;
+}
+
+export function shardGradBytes(m: i32, n: i32): usize {
+  return 16 + (<usize>round4(paramCount(m, n)) << 2);
+}

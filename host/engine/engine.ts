@@ -9,6 +9,7 @@ import { linearInit } from "./init.js";
 import { decodeSnapshot } from "./snapshot.js";
 import { Model, writeOptions, writeState } from "./model.js";
 import { regions } from "./layout.js";
+import { DEFAULT_SHARD_ROWS, planShards, type ShardBuffers } from "./shards.js";
 
 export interface EngineOptions {
   /** Kernel variant: "simd" (default) or the "scalar" reference. */
@@ -19,6 +20,12 @@ export interface EngineOptions {
   maxBatch?: number;
   /** Memory limit in 64 KiB pages. Default 65,536 (4 GiB). */
   maximumMemoryPages?: number;
+  /**
+   * Training batches of more rows are split into shards of this many rows
+   * (data-parallel in a pool). Results of such steps depend on it, never on
+   * the number of workers. Default 1024.
+   */
+  shardRows?: number;
 }
 
 export const engineDefaults = Object.freeze({
@@ -26,6 +33,7 @@ export const engineDefaults = Object.freeze({
   maxBatch: 1 << 20,
   maximumMemoryPages: 65536,
   initialMemoryPages: 16,
+  shardRows: DEFAULT_SHARD_ROWS,
 });
 
 /** Staging buffers for one call: batch in, predictions out, scratch, parameter read-out. */
@@ -37,6 +45,8 @@ export interface Stage {
   scratch: number;
   /** Byte offset of the gradient inside scratch. */
   gradOffset: number;
+  /** Set when the batch is above shardRows: a training step on it is sharded. */
+  shards?: ShardBuffers;
 }
 
 /** @internal What a Model needs from its engine. */
@@ -45,6 +55,7 @@ export interface EngineCore {
   readonly kernels: KernelExports;
   readonly variant: KernelVariant;
   readonly maxBatch: number;
+  readonly shardRows: number;
   stage(m: number, n: number, batch: number): Stage;
   release(ptr: number, model: Model): void;
 }
@@ -61,6 +72,7 @@ export class Engine implements EngineCore {
     readonly kernels: KernelExports,
     readonly variant: KernelVariant,
     readonly maxBatch: number,
+    readonly shardRows: number,
   ) {}
 
   /** Number of live models. */
@@ -102,26 +114,39 @@ export class Engine implements EngineCore {
   stage(m: number, n: number, batch: number): Stage {
     const last = this.lastStage;
     if (last && last.m === m && last.n === n && last.batch === batch) return last.stage;
+    const k = this.kernels;
     const x = 0;
     const y = align(x + 4 * batch * m);
     const out = align(y + 4 * batch * n);
     const params = align(out + 4 * batch * n);
     const scratch = align(params + 4 * (n * m + n));
-    const bytes = scratch + this.kernels.scratch_bytes(m, n, batch);
+    let bytes = align(scratch + k.scratch_bytes(m, n, batch));
+    let shardAt: { moments: number; grads: number; cand: number } | undefined;
+    if (batch > this.shardRows) {
+      const count = planShards(batch, this.shardRows).count;
+      const moments = bytes;
+      const grads = align(moments + count * k.moments_bytes(m, n));
+      const cand = align(grads + count * k.shard_grad_bytes(m, n));
+      bytes = cand + k.moments_bytes(m, n);
+      shardAt = { moments, grads, cand };
+    }
     if (!this.staging || this.staging.bytes < bytes) {
       if (this.staging) this.arena.release(this.staging.ptr);
       this.staging = undefined;
       this.staging = { ptr: this.arena.alloc(bytes), bytes };
     }
     const base = this.staging.ptr;
-    const stage = {
+    const stage: Stage = {
       x: base + x,
       y: base + y,
       out: base + out,
       params: base + params,
       scratch: base + scratch,
-      gradOffset: this.kernels.scratch_grad_offset(m, n),
+      gradOffset: k.scratch_grad_offset(m, n),
     };
+    if (shardAt) {
+      stage.shards = { x: stage.x, y: stage.y, moments: base + shardAt.moments, grads: base + shardAt.grads, cand: base + shardAt.cand };
+    }
     // consecutive calls mostly repeat a shape: skip the arithmetic and the wasm calls then
     this.lastStage = { m, n, batch, stage };
     return stage;
@@ -155,8 +180,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     throw errors.config("maximumMemoryPages", `must be an integer from ${engineDefaults.initialMemoryPages} to 65536 (got ${String(maximumPages)})`);
   }
   const module = await compileKernels(options.wasm);
+  const shardRows = options.shardRows ?? engineDefaults.shardRows;
+  if (!Number.isInteger(shardRows) || shardRows < 1) throw errors.config("shardRows", `must be a positive integer (got ${String(shardRows)})`);
   const memory = new WebAssembly.Memory({ initial: engineDefaults.initialMemoryPages, maximum: maximumPages, shared: true });
   const kernels = instantiateKernels(module, memory);
   const arena = new SharedArena(memory, { maximumPages, base: kernels.heap_base() });
-  return new Engine(arena, kernels, variant, maxBatch);
+  return new Engine(arena, kernels, variant, maxBatch, shardRows);
 }

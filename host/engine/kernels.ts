@@ -10,6 +10,8 @@ export interface KernelVariant {
   readonly evaluate: (k: KernelExports) => KernelExports["f32_evaluate__wasmsimd"];
   readonly gradient: (k: KernelExports) => KernelExports["f32_gradient__wasmsimd"];
   readonly predict: (k: KernelExports) => KernelExports["f32_predict__wasmsimd"];
+  readonly shardGradient: (k: KernelExports) => KernelExports["f32_shard_gradient__wasmsimd"];
+  readonly shardApply: (k: KernelExports) => KernelExports["f32_shard_apply__wasmsimd"];
 }
 
 export const kernelVariants: readonly KernelVariant[] = [
@@ -19,6 +21,8 @@ export const kernelVariants: readonly KernelVariant[] = [
     evaluate: (k) => k.f32_evaluate__wasmsimd,
     gradient: (k) => k.f32_gradient__wasmsimd,
     predict: (k) => k.f32_predict__wasmsimd,
+    shardGradient: (k) => k.f32_shard_gradient__wasmsimd,
+    shardApply: (k) => k.f32_shard_apply__wasmsimd,
   },
   {
     name: "scalar",
@@ -26,6 +30,8 @@ export const kernelVariants: readonly KernelVariant[] = [
     evaluate: (k) => k.f32_evaluate__scalar,
     gradient: (k) => k.f32_gradient__scalar,
     predict: (k) => k.f32_predict__scalar,
+    shardGradient: (k) => k.f32_shard_gradient__scalar,
+    shardApply: (k) => k.f32_shard_apply__scalar,
   },
 ];
 

@@ -5,6 +5,7 @@ import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } f
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
+import { planShards, shardGradient, shardMoments, wholeBatchIndex, type ShardBuffers } from "./shards.js";
 
 export interface TrainResult {
   /** Mean loss of the batch before the update, in the training space. */
@@ -60,7 +61,9 @@ export class Model {
   /** One optimiser step on a batch: x is B×inputs, y is B×outputs, row-major. */
   train(x: Samples, y: Samples): TrainResult {
     const { ptr, batch, stage } = this.load(x, y);
-    const status = this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    const status = stage.shards
+      ? this.trainSharded(ptr, batch, stage.shards, stage.scratch)
+      : this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
     if (status !== Status.ok) throw this.failure(status, x, y);
     const view = this.core.arena.view;
     const version = view.getFloat64(ptr + Header.version, true) + 1;
@@ -158,6 +161,29 @@ export class Model {
     if (this.ptr === 0) return;
     this.core.release(this.ptr, this);
     this.ptr = 0;
+  }
+
+  /** A data-parallel step, its shards run one after another (docs/ABI.md, shard.ts). */
+  private trainSharded(ptr: number, batch: number, buffers: ShardBuffers, scratch: number): number {
+    const { kernels, variant, arena } = this.core;
+    const plan = planShards(batch, this.core.shardRows);
+    const rejected = (i: number, status: number) => {
+      const relative = arena.view.getInt32(ptr + Header.badIndex, true);
+      arena.view.setInt32(ptr + Header.badIndex, wholeBatchIndex(plan, i, status, relative, this.inputs, this.outputs), true);
+      return status;
+    };
+    if (this.opts.standardize) {
+      for (let i = 0; i < plan.count; i++) {
+        const status = shardMoments(kernels, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
+        if (status !== Status.ok) return rejected(i, status);
+      }
+      kernels.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, batch, buffers.cand);
+    }
+    for (let i = 0; i < plan.count; i++) {
+      const status = shardGradient(kernels, variant, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
+      if (status !== Status.ok) return rejected(i, status);
+    }
+    return variant.shardApply(kernels)(ptr, buffers.grads, plan.count, batch, buffers.cand, scratch);
   }
 
   /** Validates a batch and puts it in the staging buffers (unless it is already there). */

@@ -19,6 +19,14 @@ export interface KernelExports {
   f32_predict__wasmsimd(model: number, x: number, batch: number, scratch: number, out: number): number;
   f32_predict__scalar(model: number, x: number, batch: number, scratch: number, out: number): number;
   f32_raw_params(model: number, out: number): void;
+  moments_bytes(m: number, n: number): number;
+  shard_grad_bytes(m: number, n: number): number;
+  f32_shard_moments(model: number, x: number, y: number, rows: number, scratch: number, out: number): number;
+  f32_moments_merge(model: number, moments: number, shards: number, shardRows: number, totalRows: number, cand: number): void;
+  f32_shard_gradient__wasmsimd(model: number, x: number, y: number, rows: number, totalRows: number, cand: number, scratch: number, out: number): number;
+  f32_shard_gradient__scalar(model: number, x: number, y: number, rows: number, totalRows: number, cand: number, scratch: number, out: number): number;
+  f32_shard_apply__wasmsimd(model: number, grads: number, shards: number, totalRows: number, cand: number, scratch: number): number;
+  f32_shard_apply__scalar(model: number, grads: number, shards: number, totalRows: number, cand: number, scratch: number): number;
   f32_peak__wasmsimd_madd12(iterations: number, a: number, c: number): number;
 }
 
