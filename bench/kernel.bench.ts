@@ -93,7 +93,7 @@ function makeProblem(s: Shape): Problem {
 }
 
 async function gradlineModel(kernel: KernelVariant, p: Problem, lr: number) {
-  const engine = await createEngine({ kernel: kernel.name, maximumMemoryPages: MEMORY_PAGES });
+  const engine = await createEngine({ workers: 0, kernel: kernel.name, maximumMemoryPages: MEMORY_PAGES });
   const model = engine.createModel({
     inputs: p.m,
     outputs: p.n,
@@ -329,7 +329,7 @@ function printEnvironment(tfjs: TfjsInfo): void {
 async function main(): Promise<void> {
   const tfjs = await initTfjs();
   printEnvironment(tfjs);
-  const peakEngine = await createEngine({ kernel: "simd", maximumMemoryPages: MEMORY_PAGES });
+  const peakEngine = await createEngine({ workers: 0, kernel: "simd", maximumMemoryPages: MEMORY_PAGES });
   const results: ShapeResult[] = [];
   for (const shape of SHAPES) results.push(await benchShape(shape, peakEngine.kernels.f32_peak__wasmsimd_madd12));
   console.log("\nTargets (peak ratio and plain TypeScript judged on gradline simd train(); each TF.js form against its like-for-like gradline variant):");

@@ -44,7 +44,7 @@ async function seedExample(args: string[]): Promise<void> {
   const normal = normalFrom(mulberry32(seed));
   const data = Float32Array.from({ length: samples * m }, normal);
   const labels = Float32Array.from({ length: samples * n }, normal);
-  const engine = await createEngine({ kernel });
+  const engine = await createEngine({ workers: 0, kernel });
   const model = engine.createModel({
     inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr }, init: linearInit(m, n, seed),
   });

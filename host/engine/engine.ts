@@ -73,6 +73,8 @@ export class Engine implements EngineCore {
     readonly variant: KernelVariant,
     readonly maxBatch: number,
     readonly shardRows: number,
+    /** The compiled module, for workers to instantiate over the same memory. */
+    readonly module: WebAssembly.Module,
   ) {}
 
   /** Number of live models. */
@@ -169,7 +171,8 @@ export class Engine implements EngineCore {
 
 const align = (n: number) => Math.ceil(n / 64) * 64;
 
-export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+/** An engine that runs every step on the calling thread (no workers). */
+export async function createInProcessEngine(options: EngineOptions = {}): Promise<Engine> {
   const kernel = options.kernel ?? engineDefaults.kernel;
   const variant = kernelVariant(kernel);
   if (!variant) throw errors.config("kernel", `must be "simd" or "scalar" (got ${JSON.stringify(kernel)})`);
@@ -185,5 +188,5 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const memory = new WebAssembly.Memory({ initial: engineDefaults.initialMemoryPages, maximum: maximumPages, shared: true });
   const kernels = instantiateKernels(module, memory);
   const arena = new SharedArena(memory, { maximumPages, base: kernels.heap_base() });
-  return new Engine(arena, kernels, variant, maxBatch, shardRows);
+  return new Engine(arena, kernels, variant, maxBatch, shardRows, module);
 }

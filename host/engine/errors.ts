@@ -10,7 +10,9 @@ export type ErrorCode =
   | "E_SNAPSHOT"
   | "E_DISPOSED"
   | "E_MEMORY"
-  | "E_WASM";
+  | "E_WASM"
+  | "E_BUSY"
+  | "E_WORKER";
 
 export class GradlineError extends Error {
   override readonly name = "GradlineError";
@@ -58,6 +60,22 @@ export const errors = {
       `cannot allocate ${bytes} bytes of WebAssembly memory (limit ${limitBytes} bytes); dispose unused models or use smaller batches`,
       { bytes, limitBytes },
       cause === undefined ? undefined : { cause },
+    ),
+
+  /** A queue limit was reached: per model (steps), or in the whole engine (steps or bytes of batch data). */
+  busy: (limit: "model steps" | "engine steps" | "engine bytes", depth: number, max: number) =>
+    new GradlineError(
+      "E_BUSY",
+      `${limit} queued: ${depth}, limit ${max}; the batch was not accepted. Wait for acknowledgements before sending more.`,
+      { limit, depth, max },
+    ),
+
+  worker: (cause: unknown) =>
+    new GradlineError(
+      "E_WORKER",
+      `the worker running this step failed (${cause instanceof Error ? cause.message : String(cause)}); the step was not applied and the model is as it was before it. It is safe to resend.`,
+      {},
+      { cause },
     ),
 
   wasm: (why: string, cause?: unknown) =>

@@ -1,5 +1,5 @@
-export { createEngine, Engine, engineDefaults, type EngineOptions } from "./engine.js";
-export { Model, type TrainResult, type Params, type Gradient } from "./model.js";
+export { createInProcessEngine, Engine, engineDefaults, type EngineOptions } from "./engine.js";
+export { Model, type TrainResult, type Params, type Gradient, type Samples } from "./model.js";
 export { GradlineError, type ErrorCode } from "./errors.js";
 export {
   modelDefaults, type ModelOptions, type OptimizerOptions, type LossName,

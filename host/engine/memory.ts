@@ -54,8 +54,8 @@ export class SharedArena {
     return total;
   }
 
-  /** A block of at least `bytes`, ALIGN-aligned; grows the memory if needed. Contents are zeroed. */
-  alloc(bytes: number): number {
+  /** A block of at least `bytes`, ALIGN-aligned; grows the memory if needed. Zeroed unless `zero` is false. */
+  alloc(bytes: number, zero = true): number {
     const size = alignUp(Math.max(bytes, 1));
     let index = this.free.findIndex((b) => b.size >= size);
     if (index < 0) {
@@ -71,7 +71,7 @@ export class SharedArena {
       block.size -= size;
     }
     this.used.set(start, size);
-    this.u8.fill(0, start, start + size);
+    if (zero) this.u8.fill(0, start, start + size);
     return start;
   }
 

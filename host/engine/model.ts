@@ -33,7 +33,7 @@ export interface Gradient {
   b: Float32Array;
 }
 
-type Samples = Float32Array | Float64Array | readonly number[];
+export type Samples = Float32Array | Float64Array | readonly number[];
 
 export class Model {
   readonly inputs: number;
@@ -144,7 +144,12 @@ export class Model {
 
   /** Replaces this model's state (options included) by a snapshot of a model with the same shape. */
   restore(bytes: Uint8Array): void {
-    const ptr = this.live();
+    this.restoreState(this.decodeFor(bytes));
+  }
+
+  /** @internal Decodes a snapshot and checks it fits this model. */
+  decodeFor(bytes: Uint8Array): ModelState {
+    this.live();
     const state = decodeSnapshot(bytes);
     if (state.options.inputs !== this.inputs || state.options.outputs !== this.outputs) {
       throw errors.shape(
@@ -152,7 +157,12 @@ export class Model {
         { expected: [this.outputs, this.inputs], got: [state.options.outputs, state.options.inputs] },
       );
     }
-    writeState(this.core, ptr, state);
+    return state;
+  }
+
+  /** @internal Writes an already decoded and checked state. */
+  restoreState(state: ModelState): void {
+    writeState(this.core, this.live(), state);
     this.opts = state.options;
   }
 
@@ -203,7 +213,18 @@ export class Model {
     return this.ptr;
   }
 
-  private rowsOf(x: Samples): number {
+  /** @internal The pool moves a model between its two blocks. */
+  rebind(ptr: number): void {
+    this.ptr = ptr;
+  }
+
+  /** @internal The block currently holding this model's state. */
+  get block(): number {
+    return this.live();
+  }
+
+  /** @internal Rows in x, validated against this model's shape and the engine's limits. */
+  rowsOf(x: Samples): number {
     if (!isSamples(x)) throw errors.shape("x must be a Float32Array, Float64Array or array of numbers");
     if (x.length === 0 || x.length % this.inputs !== 0) {
       throw errors.shape(`x has ${x.length} values; it must hold B rows of ${this.inputs} inputs (B ≥ 1)`, { length: x.length, inputs: this.inputs });
@@ -215,7 +236,8 @@ export class Model {
     return batch;
   }
 
-  private batchOf(x: Samples, y: Samples): number {
+  /** @internal Rows in a training batch, validated. */
+  batchOf(x: Samples, y: Samples): number {
     const batch = this.rowsOf(x);
     if (!isSamples(y)) throw errors.shape("y must be a Float32Array, Float64Array or array of numbers");
     if (y.length !== batch * this.outputs) {

@@ -26,7 +26,7 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tolerance:
 describe("convergence to the least-squares solution", () => {
   for (const variant of kernelVariants) {
     it(`${variant.name}: noise-free data, SGD on mini-batches of 64 recovers W and b within 1e-3`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const truth = problem(1, 0);
       const model = engine.createModel({ inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr: 0.1 } });
       for (let epoch = 0; epoch < 60; epoch++) {
@@ -40,7 +40,7 @@ describe("convergence to the least-squares solution", () => {
     });
 
     it(`${variant.name}: noisy data with L2, full-batch momentum reaches the ridge solution within 1e-3`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const data = problem(2, 0.5);
       const l2 = 0.02;
       const ridge = leastSquares(data.x, data.y, m, n, l2);
@@ -55,7 +55,7 @@ describe("convergence to the least-squares solution", () => {
     });
 
     it(`${variant.name}: noisy data, standardised Adam reaches the least-squares solution in raw units within 1e-3`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const data = problem(3, 0.5);
       const ls = leastSquares(data.x, data.y, m, n);
       const model = engine.createModel({ inputs: m, outputs: n, optimizer: { type: "adam", lr: 0.01 } });

@@ -36,7 +36,7 @@ async function trainedModel(engine: Engine, standardize = true): Promise<Model> 
 }
 
 describe("E_CONFIG: options are validated field by field", async () => {
-  const engine = await createEngine();
+  const engine = await createEngine({ workers: 0 });
   const bad: [unknown, RegExp][] = [
     [undefined, /options must be an object/],
     [{ inputs: 0, outputs: 1 }, /options\.inputs must be an integer from 1/],
@@ -67,14 +67,14 @@ describe("E_CONFIG: options are validated field by field", async () => {
   }
 
   it("rejects bad engine options", async () => {
-    await expect(createEngine({ kernel: "avx" as never })).rejects.toMatchObject({ code: "E_CONFIG" });
-    await expect(createEngine({ maxBatch: 0 })).rejects.toMatchObject({ code: "E_CONFIG", message: /options\.maxBatch/ });
-    await expect(createEngine({ maximumMemoryPages: 70000 })).rejects.toMatchObject({ code: "E_CONFIG" });
+    await expect(createEngine({ workers: 0, kernel: "avx" as never })).rejects.toMatchObject({ code: "E_CONFIG" });
+    await expect(createEngine({ workers: 0, maxBatch: 0 })).rejects.toMatchObject({ code: "E_CONFIG", message: /options\.maxBatch/ });
+    await expect(createEngine({ workers: 0, maximumMemoryPages: 70000 })).rejects.toMatchObject({ code: "E_CONFIG" });
   });
 });
 
 describe("E_SHAPE, E_NONFINITE, E_DIVERGED: rejected batches change nothing", async () => {
-  const engine = await createEngine();
+  const engine = await createEngine({ workers: 0 });
   const model = await trainedModel(engine);
   const x = normals(rng(5), 4 * 3);
   const y = normals(rng(6), 4 * 2);
@@ -90,7 +90,7 @@ describe("E_SHAPE, E_NONFINITE, E_DIVERGED: rejected batches change nothing", as
   });
 
   it("E_SHAPE for a batch above maxBatch", async () => {
-    const small = await createEngine({ maxBatch: 4 });
+    const small = await createEngine({ workers: 0, maxBatch: 4 });
     const m = small.createModel({ inputs: 3, outputs: 2 });
     rejectedUnchanged(m, () => m.train(new Float32Array(15), new Float32Array(10)), "E_SHAPE", /exceeds the engine's maxBatch of 4/);
     small.close();
@@ -130,7 +130,7 @@ describe("E_SHAPE, E_NONFINITE, E_DIVERGED: rejected batches change nothing", as
 });
 
 describe("E_SNAPSHOT, E_DISPOSED, E_MEMORY, E_WASM", async () => {
-  const engine = await createEngine();
+  const engine = await createEngine({ workers: 0 });
 
   it("E_SNAPSHOT for bytes that are not a gradline snapshot, and nothing changes", async () => {
     const model = await trainedModel(engine);
@@ -166,7 +166,7 @@ describe("E_SNAPSHOT, E_DISPOSED, E_MEMORY, E_WASM", async () => {
   });
 
   it("E_DISPOSED after dispose() and after engine.close()", async () => {
-    const e = await createEngine();
+    const e = await createEngine({ workers: 0 });
     const model = e.createModel({ inputs: 2, outputs: 1 });
     model.dispose();
     expect(model.disposed).toBe(true);
@@ -180,7 +180,7 @@ describe("E_SNAPSHOT, E_DISPOSED, E_MEMORY, E_WASM", async () => {
   });
 
   it("E_MEMORY when the memory limit is reached; the engine keeps serving", async () => {
-    const e = await createEngine({ maximumMemoryPages: 32 }); // 2 MiB
+    const e = await createEngine({ workers: 0, maximumMemoryPages: 32 }); // 2 MiB
     const small = e.createModel({ inputs: 4, outputs: 2 });
     expectCode(() => e.createModel({ inputs: 1024, outputs: 1024 }), "E_MEMORY", /cannot allocate/);
     expectCode(() => small.train(new Float32Array(4 * 200_000), new Float32Array(2 * 200_000)), "E_MEMORY");
@@ -189,10 +189,10 @@ describe("E_SNAPSHOT, E_DISPOSED, E_MEMORY, E_WASM", async () => {
   });
 
   it("E_WASM for a module that is not gradline's", async () => {
-    await expect(createEngine({ wasm: new Uint8Array([0, 1, 2, 3]) })).rejects.toMatchObject({ code: "E_WASM" });
-    await expect(createEngine({ wasm: "/nonexistent/gradline.wasm" })).rejects.toMatchObject({ code: "E_WASM" });
+    await expect(createEngine({ workers: 0, wasm: new Uint8Array([0, 1, 2, 3]) })).rejects.toMatchObject({ code: "E_WASM" });
+    await expect(createEngine({ workers: 0, wasm: "/nonexistent/gradline.wasm" })).rejects.toMatchObject({ code: "E_WASM" });
     const real = await readFile(new URL("../../build/gradline.wasm", import.meta.url));
-    const ok = await createEngine({ wasm: real });
+    const ok = await createEngine({ workers: 0, wasm: real });
     expect(ok.createModel({ inputs: 1, outputs: 1 }).params().step).toBe(0);
     ok.close();
   });

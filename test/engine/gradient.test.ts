@@ -38,7 +38,7 @@ describe("gradient vs central finite differences", () => {
   for (const variant of kernelVariants) {
     for (const c of cases) {
       it(`${variant.name}: ${c.loss}, l2 ${c.l2}, standardize ${c.standardize}`, async () => {
-        const engine = await createEngine({ kernel: variant.name });
+        const engine = await createEngine({ workers: 0, kernel: variant.name });
         const r = rng(11);
         // inputs on different scales so standardisation has real statistics to apply
         const x = Float32Array.from({ length: batch * m }, (_, i) => r.normal() * (1 + (i % m)) + (i % m));

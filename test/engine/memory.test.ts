@@ -6,7 +6,7 @@ import { rng, normals, sameBytes } from "../helpers/random.js";
 
 describe("shared memory", () => {
   it("is a shared WebAssembly.Memory, and blocks are 64-byte aligned and disjoint", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     expect(engine.arena.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
     const blocks = [100, 1, 64, 65, 4096, 3].map((size) => ({ at: engine.arena.alloc(size), size }));
     for (const b of blocks) expect(b.at % 64).toBe(0);
@@ -17,7 +17,7 @@ describe("shared memory", () => {
   });
 
   it("reuses and coalesces freed blocks: creating and disposing models does not grow memory", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const warm = Array.from({ length: 50 }, (_, i) => engine.createModel({ inputs: 8 + i, outputs: 4 }));
     for (const m of warm) m.dispose();
     const size = engine.arena.byteLength;
@@ -37,7 +37,7 @@ describe("shared memory", () => {
   });
 
   it("grows while models are live, and their state survives growth", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const r = rng(1);
     const model = engine.createModel({ inputs: 4, outputs: 2 });
     for (let i = 0; i < 3; i++) model.train(normals(r, 40), normals(r, 20));

@@ -24,7 +24,7 @@ describe("optimisers vs the plain TypeScript update rules", () => {
         for (const loss of ["mse", "huber"] as const) {
           const name = `${variant.name}: ${JSON.stringify(optimizer)}, l2 ${l2}, ${loss}`;
           it(name, async () => {
-            const engine = await createEngine({ kernel: variant.name });
+            const engine = await createEngine({ workers: 0, kernel: variant.name });
             const init = linearInit(m, n, 5);
             const model = engine.createModel({
               inputs: m, outputs: n, loss, huberDelta: 0.7, l2, standardize: false,

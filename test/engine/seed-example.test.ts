@@ -51,7 +51,7 @@ describe("the seed's example", () => {
 
   for (const variant of kernelVariants) {
     it(`${variant.name}: loss and parameters match the transcription at every one of 100 iterations`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const model = engine.createModel({
         inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr }, init: { W: init.W, b: init.b },
       });

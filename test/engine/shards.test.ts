@@ -12,7 +12,7 @@ const batch = 70; // with shardRows 16: five shards, the last of 6 rows
 describe("sharded training steps", () => {
   for (const variant of kernelVariants) {
     it(`${variant.name}: match the plain TypeScript step (Adam, Huber, L2) at every step`, async () => {
-      const engine = await createEngine({ kernel: variant.name, shardRows: 16 });
+      const engine = await createEngine({ workers: 0, kernel: variant.name, shardRows: 16 });
       const init = linearInit(m, n, 2);
       const optimizer = { type: "adam", lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
       const model = engine.createModel({ inputs: m, outputs: n, standardize: false, loss: "huber", l2: 0.01, optimizer, init });
@@ -28,8 +28,8 @@ describe("sharded training steps", () => {
     });
 
     it(`${variant.name}: with standardisation, agree with fused steps on the same batches`, async () => {
-      const sharded = await createEngine({ kernel: variant.name, shardRows: 16 });
-      const fused = await createEngine({ kernel: variant.name });
+      const sharded = await createEngine({ workers: 0, kernel: variant.name, shardRows: 16 });
+      const fused = await createEngine({ workers: 0, kernel: variant.name });
       const a = sharded.createModel({ inputs: m, outputs: n, optimizer: "momentum", seed: 5 });
       const b = fused.createModel({ inputs: m, outputs: n, optimizer: "momentum", seed: 5 });
       const r = rng(4);
@@ -49,7 +49,7 @@ describe("sharded training steps", () => {
 
   it("are deterministic: the same shardRows gives the same bytes", async () => {
     const run = async () => {
-      const engine = await createEngine({ shardRows: 16 });
+      const engine = await createEngine({ workers: 0, shardRows: 16 });
       const model = engine.createModel({ inputs: m, outputs: n, optimizer: "adam" });
       const r = rng(6);
       for (let i = 0; i < 5; i++) model.train(normals(r, batch * m), normals(r, batch * n));
@@ -62,7 +62,7 @@ describe("sharded training steps", () => {
 
   it("report a non-finite value by its index in the whole batch, and change nothing", async () => {
     for (const standardize of [true, false]) {
-      const engine = await createEngine({ shardRows: 16 });
+      const engine = await createEngine({ workers: 0, shardRows: 16 });
       const model = engine.createModel({ inputs: m, outputs: n, standardize });
       const r = rng(7);
       model.train(normals(r, batch * m), normals(r, batch * n));
@@ -84,7 +84,7 @@ describe("sharded training steps", () => {
   });
 
   it("roll back a diverging step", async () => {
-    const engine = await createEngine({ shardRows: 16 });
+    const engine = await createEngine({ workers: 0, shardRows: 16 });
     const model = engine.createModel({ inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr: 1e30 } });
     const r = rng(8);
     const before = model.snapshot();

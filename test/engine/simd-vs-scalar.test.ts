@@ -16,8 +16,8 @@ function poisonStaging(engine: Engine, m: number, n: number, batch: number) {
 }
 
 describe("SIMD kernels agree with the scalar reference", async () => {
-  const simd = await createEngine({ kernel: "simd" });
-  const scalar = await createEngine({ kernel: "scalar" });
+  const simd = await createEngine({ workers: 0, kernel: "simd" });
+  const scalar = await createEngine({ workers: 0, kernel: "scalar" });
 
   for (const m of widths) {
     for (const n of widths) {

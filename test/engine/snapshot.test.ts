@@ -15,7 +15,7 @@ function batches(seed: number, count: number) {
 describe("snapshot and restore", () => {
   for (const variant of kernelVariants) {
     it(`${variant.name}: resuming from a snapshot is bit-identical to never stopping`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const data = batches(1, 20);
       const straight = engine.createModel(options);
       for (const b of data) straight.train(b.x, b.y);
@@ -25,7 +25,7 @@ describe("snapshot and restore", () => {
       const bytes = first.snapshot();
       first.dispose();
       // restored into a different engine, as after a restart
-      const other = await createEngine({ kernel: variant.name });
+      const other = await createEngine({ workers: 0, kernel: variant.name });
       const resumed = other.restoreModel(bytes);
       for (const b of data.slice(8)) resumed.train(b.x, b.y);
 
@@ -37,7 +37,7 @@ describe("snapshot and restore", () => {
   }
 
   it("restore() replaces state and options in place", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const a = engine.createModel(options);
     const b = engine.createModel({ inputs: 5, outputs: 3, optimizer: "sgd", standardize: false });
     for (const batch of batches(2, 3)) a.train(batch.x, batch.y);
@@ -50,7 +50,7 @@ describe("snapshot and restore", () => {
   });
 
   it("is self-describing: a MessagePack map naming its format, options, counters and arrays", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const model = engine.createModel(options);
     for (const b of batches(4, 2)) model.train(b.x, b.y);
     const state = unpack(model.snapshot()) as Record<string, unknown>;
@@ -70,7 +70,7 @@ describe("snapshot and restore", () => {
 
   it("is deterministic: same seed and batches give the same bytes, another seed does not", async () => {
     const run = async (seed: number) => {
-      const engine = await createEngine();
+      const engine = await createEngine({ workers: 0 });
       const model = engine.createModel({ ...options, seed });
       for (const b of batches(5, 6)) model.train(b.x, b.y);
       const bytes = model.snapshot();
@@ -83,7 +83,7 @@ describe("snapshot and restore", () => {
   });
 
   it("init starts from the given W and b", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const W = [1, 2, 3, 4, 5, 6];
     const model = engine.createModel({ inputs: 3, outputs: 2, standardize: false, init: { W, b: [7, 8] } });
     expect(Array.from(model.params().W)).toEqual(W);

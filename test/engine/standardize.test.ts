@@ -25,7 +25,7 @@ function sensorBatch(seed: number, samples: number) {
 describe("standardisation", () => {
   for (const variant of kernelVariants) {
     it(`${variant.name}: unstandardised SGD diverges on raw sensor units and is rolled back`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const model = engine.createModel({ inputs: m, outputs: n, standardize: false, optimizer: { type: "sgd", lr: 0.01 } });
       let failure: unknown;
       let lastGood = model.params();
@@ -48,7 +48,7 @@ describe("standardisation", () => {
     });
 
     it(`${variant.name}: standardised SGD on streamed batches reports raw-unit W, b within 1e-3`, async () => {
-      const engine = await createEngine({ kernel: variant.name });
+      const engine = await createEngine({ workers: 0, kernel: variant.name });
       const model = engine.createModel({ inputs: m, outputs: n, optimizer: { type: "sgd", lr: 0.1 } });
       const data = sensorBatch(1, 2048);
       for (let epoch = 0; epoch < 40; epoch++) {

@@ -6,7 +6,7 @@ import { rng, normals, sameBytes } from "../helpers/random.js";
 
 describe("zero-copy staged batches", () => {
   it("give the same steps, losses and state as copied batches", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const copied = engine.createModel({ inputs: 6, outputs: 2, optimizer: "adam", seed: 4 });
     const staged = engine.createModel({ inputs: 6, outputs: 2, optimizer: "adam", seed: 4 });
     const r = rng(8);
@@ -28,7 +28,7 @@ describe("zero-copy staged batches", () => {
   });
 
   it("are validated like any batch", async () => {
-    const engine = await createEngine();
+    const engine = await createEngine({ workers: 0 });
     const model = engine.createModel({ inputs: 2, outputs: 1 });
     const views = model.stageBatch(4);
     views.x.fill(1);

@@ -1,0 +1,590 @@
+// The worker pool: Piscina workers over the engine's shared memory. The main
+// thread owns allocation, memory growth and scheduling; a task carries byte
+// offsets. Steps of one model run one at a time in arrival order (single
+// writer), so any number of workers gives the bytes one thread would.
+//
+// A run of steps trains on a copy of the model block (its spare) and the main
+// thread makes the copy current only when the task comes back: a worker that
+// dies mid-step leaves the model exactly as it was.
+import os from "node:os";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Piscina } from "piscina";
+import { errors, type GradlineError } from "../engine/errors.js";
+import type { Engine, EngineOptions } from "../engine/engine.js";
+import type { Model, Params, Gradient, TrainResult, Samples } from "../engine/model.js";
+import { Header, Status } from "../engine/layout.js";
+import { planShards, firstRow, rowsOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
+import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
+import type { ModelState } from "../engine/snapshot.js";
+import type { WorkerData } from "./worker.js";
+import * as T from "./tasks.js";
+
+export interface PoolOptions {
+  /** Worker threads. Default: the number of cores (os.availableParallelism()). */
+  workers?: number;
+  /** Steps one model may have accepted and not yet finished; beyond it train() fails with E_BUSY. Default 1024. */
+  maxQueuedPerModel?: number;
+  /** Steps the whole engine may have accepted and not yet finished. Default 65,536. */
+  maxQueuedSteps?: number;
+  /** Bytes of batch data the engine may hold for accepted, unfinished steps. Default 256 MiB. */
+  maxQueuedBytes?: number;
+}
+
+export const poolDefaults = Object.freeze({
+  maxQueuedPerModel: 1024,
+  maxQueuedSteps: 65_536,
+  maxQueuedBytes: 256 * 2 ** 20,
+  /** Consecutive steps of one model in one task, so one busy line cannot hold a worker for long. */
+  maxStepsPerRun: 64,
+  /** FLOPs gathered into one task before it is sent while queues are full: amortises dispatch (~30 µs). */
+  taskFlops: 4_000_000,
+});
+
+interface PendingStep {
+  kind: "step";
+  buffer: number;
+  bytes: number;
+  rows: number;
+  x: number;
+  y: number;
+  resolve(result: TrainResult): void;
+  reject(error: Error): void;
+}
+
+interface PendingRestore {
+  kind: "restore";
+  state: ModelState;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+type Pending = PendingStep | PendingRestore;
+
+/** One data-parallel step in progress: its shards go out in phases, merge and apply run here. */
+interface ShardJob {
+  model: PoolModel;
+  step: PendingStep;
+  plan: ShardPlan;
+  buffers: ShardBuffers;
+  phase: typeof T.TaskKind.moments | typeof T.TaskKind.gradient;
+  remaining: number;
+  /** The lowest-numbered rejected shard, which is the one a single thread would report. */
+  rejected?: { shard: number; status: number };
+  failure?: GradlineError;
+}
+
+interface ShardWork {
+  job: ShardJob;
+  shards: number[];
+}
+
+interface Run {
+  model: PoolModel;
+  steps: PendingStep[];
+}
+
+export class PoolModel {
+  readonly inputs: number;
+  readonly outputs: number;
+  /** @internal Accepted operations not yet started, in arrival order. */
+  readonly queue: Pending[] = [];
+  /** @internal Accepted steps not yet finished (queued or running). */
+  pendingSteps = 0;
+  /** @internal Work of this model is running. */
+  busy = false;
+  /** @internal In the engine's ready list. */
+  ready = false;
+  /** @internal */
+  disposed = false;
+
+  /** @internal Use engine.createModel or engine.restoreModel. */
+  constructor(
+    private readonly engine: PoolEngine,
+    /** @internal The model as last committed; reads go here. */
+    readonly committed: Model,
+    /** @internal The other block: runs train on it, then it becomes the committed one. */
+    public spare: number,
+  ) {
+    this.inputs = committed.inputs;
+    this.outputs = committed.outputs;
+  }
+
+  get options(): ResolvedModelOptions {
+    return this.committed.options;
+  }
+
+  /** Steps accepted for this model and not yet finished. */
+  get queueDepth(): number {
+    return this.pendingSteps;
+  }
+
+  /** Queues one optimiser step; resolves when it is applied, in arrival order. */
+  train(x: Samples, y: Samples): Promise<TrainResult> {
+    try {
+      return this.engine.submitStep(this, x, y);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Replaces the state by a snapshot, after every step accepted before it. */
+  restore(bytes: Uint8Array): Promise<void> {
+    try {
+      return this.engine.submitRestore(this, this.committed.decodeFor(bytes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  // Reads run on the calling thread against the last committed state.
+  evaluate(x: Samples, y: Samples): number {
+    return this.committed.evaluate(x, y);
+  }
+  gradient(x: Samples, y: Samples): Gradient {
+    return this.committed.gradient(x, y);
+  }
+  predict(x: Samples): Float32Array {
+    return this.committed.predict(x);
+  }
+  params(): Params {
+    return this.committed.params();
+  }
+  snapshot(): Uint8Array {
+    return this.committed.snapshot();
+  }
+
+  /** Frees the model. Queued steps fail with E_DISPOSED; a running one finishes first. */
+  dispose(): void {
+    this.engine.dispose(this);
+  }
+}
+
+/** A Piscina pool of workers over one shared memory, scheduling models' steps. */
+export class PoolEngine {
+  readonly workers: number;
+  private readonly ready: PoolModel[] = [];
+  private readonly shardWork: ShardWork[] = [];
+  private readonly models = new Set<PoolModel>();
+  private freeSlots: number;
+  private pendingSteps = 0;
+  private pendingBytes = 0;
+  private closing = false;
+  private drained?: () => void;
+
+  /** @internal Use createEngine({ workers }). */
+  constructor(
+    /** @internal The in-process engine over the same memory: allocation and reads. */
+    readonly local: Engine,
+    private readonly piscina: Piscina,
+    workers: number,
+    private readonly limits: Required<Omit<PoolOptions, "workers">>,
+  ) {
+    this.workers = workers;
+    this.freeSlots = workers;
+  }
+
+  /** Steps accepted and not yet finished, in all models. */
+  get queueDepth(): number {
+    return this.pendingSteps;
+  }
+
+  /** Bytes of batch data held for accepted, unfinished steps. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Tasks running on workers now. */
+  get tasksInFlight(): number {
+    return this.workers - this.freeSlots;
+  }
+
+  /** @internal The worker threads, for fault tests. */
+  get threads(): readonly { terminate(): Promise<number> }[] {
+    return this.piscina.threads;
+  }
+
+  createModel(options: ModelOptions): PoolModel {
+    this.open();
+    return this.adopt(this.local.createModel(options));
+  }
+
+  restoreModel(bytes: Uint8Array): PoolModel {
+    this.open();
+    return this.adopt(this.local.restoreModel(bytes));
+  }
+
+  /** Stops accepting work, finishes everything accepted, then stops the workers and frees the memory. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (!this.isDrained()) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.piscina.destroy();
+    this.local.close();
+  }
+
+  /** @internal */
+  submitStep(model: PoolModel, x: Samples, y: Samples): Promise<TrainResult> {
+    this.open();
+    if (model.disposed) throw errors.disposed();
+    const rows = model.committed.batchOf(x, y);
+    const m = model.inputs;
+    const bytes = 4 * rows * (m + model.outputs);
+    if (model.pendingSteps >= this.limits.maxQueuedPerModel) throw errors.busy("model steps", model.pendingSteps, this.limits.maxQueuedPerModel);
+    if (this.pendingSteps >= this.limits.maxQueuedSteps) throw errors.busy("engine steps", this.pendingSteps, this.limits.maxQueuedSteps);
+    if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
+    const arena = this.local.arena;
+    const buffer = arena.alloc(bytes, false);
+    const f32 = arena.f32;
+    f32.set(x, buffer >>> 2);
+    f32.set(y, (buffer >>> 2) + rows * m);
+    model.pendingSteps++;
+    this.pendingSteps++;
+    this.pendingBytes += bytes;
+    return new Promise<TrainResult>((resolve, reject) => {
+      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, resolve, reject });
+      this.markReady(model);
+      this.pump();
+    });
+  }
+
+  /** @internal */
+  submitRestore(model: PoolModel, state: ModelState): Promise<void> {
+    this.open();
+    if (model.disposed) throw errors.disposed();
+    return new Promise<void>((resolve, reject) => {
+      model.queue.push({ kind: "restore", state, resolve, reject });
+      this.markReady(model);
+      this.pump();
+    });
+  }
+
+  /** @internal */
+  dispose(model: PoolModel): void {
+    if (model.disposed) return;
+    model.disposed = true;
+    for (const op of model.queue.splice(0)) {
+      if (op.kind === "step") this.finishStep(model, op);
+      op.reject(errors.disposed());
+    }
+    if (!model.busy) this.free(model);
+  }
+
+  private adopt(committed: Model): PoolModel {
+    const bytes = this.local.kernels.model_bytes(committed.inputs, committed.outputs);
+    const model = new PoolModel(this, committed, this.local.arena.alloc(bytes));
+    this.models.add(model);
+    return model;
+  }
+
+  private free(model: PoolModel): void {
+    model.committed.dispose();
+    this.local.arena.release(model.spare);
+    this.models.delete(model);
+    this.checkDrained();
+  }
+
+  private open(): void {
+    if (this.closing) throw errors.disposed();
+  }
+
+  private markReady(model: PoolModel): void {
+    if (!model.busy && !model.ready && model.queue.length > 0) {
+      model.ready = true;
+      this.ready.push(model);
+    }
+  }
+
+  /** Sends work while workers are free: shards of data-parallel steps first, then runs of small steps. */
+  private pump(): void {
+    while (this.freeSlots > 0) {
+      const shardWork = this.shardWork.shift();
+      if (shardWork) {
+        this.sendShards(shardWork);
+        continue;
+      }
+      const runs = this.gatherRuns();
+      if (runs.length > 0) this.sendRuns(runs);
+      // gathering may have started a data-parallel job instead: its shards go out next
+      else if (this.shardWork.length === 0) break;
+    }
+    this.checkDrained();
+  }
+
+  /**
+   * Takes ready models in turn, each for at most maxStepsPerRun consecutive
+   * small steps, until the task holds taskFlops of work. Restores at the head
+   * of a queue run here; a large step starts its data-parallel job.
+   */
+  private gatherRuns(): Run[] {
+    const runs: Run[] = [];
+    let flops = 0;
+    while (flops < poolDefaults.taskFlops) {
+      const model = this.ready.shift();
+      if (!model) break;
+      model.ready = false;
+      this.runRestores(model);
+      const head = model.queue[0];
+      if (!head || head.kind !== "step") continue;
+      if (head.rows > this.local.shardRows) {
+        model.queue.shift();
+        this.startShardJob(model, head);
+        continue;
+      }
+      const steps: PendingStep[] = [];
+      while (steps.length < poolDefaults.maxStepsPerRun) {
+        const next = model.queue[0];
+        if (!next || next.kind !== "step" || next.rows > this.local.shardRows) break;
+        model.queue.shift();
+        steps.push(next);
+        flops += 4 * next.rows * model.inputs * model.outputs;
+      }
+      model.busy = true;
+      runs.push({ model, steps });
+    }
+    return runs;
+  }
+
+  private runRestores(model: PoolModel): void {
+    while (model.queue[0]?.kind === "restore") {
+      const op = model.queue.shift() as PendingRestore;
+      model.committed.restoreState(op.state);
+      op.resolve();
+    }
+  }
+
+  private sendRuns(runs: Run[]): void {
+    const k = this.local.kernels;
+    let scratchBytes = 0;
+    for (const { model, steps } of runs) {
+      for (const s of steps) scratchBytes = Math.max(scratchBytes, k.scratch_bytes(model.inputs, model.outputs, s.rows));
+    }
+    const scratch = this.local.arena.alloc(scratchBytes, false);
+    const task = T.encodeRuns(
+      runs.map(({ model, steps }) => ({
+        from: model.committed.block,
+        to: model.spare,
+        blockBytes: k.model_bytes(model.inputs, model.outputs),
+        steps,
+      })),
+      scratch,
+    );
+    this.freeSlots--;
+    this.piscina.run(task).then(
+      (result: Float64Array) => this.finishRuns(runs, scratch, result),
+      (cause: unknown) => this.finishRuns(runs, scratch, undefined, cause),
+    );
+  }
+
+  private finishRuns(runs: Run[], scratch: number, result: Float64Array | undefined, cause?: unknown): void {
+    this.local.arena.release(scratch);
+    this.freeSlots++;
+    let at = 0;
+    for (const { model, steps } of runs) {
+      if (result && !model.disposed) {
+        // the spare block holds the state after these steps: make it the committed one
+        const previous = model.committed.block;
+        model.committed.rebind(model.spare);
+        model.spare = previous;
+      }
+      for (const step of steps) {
+        if (!result) step.reject(errors.worker(cause));
+        else if (result[at + T.kResultStatus] === Status.ok) {
+          step.resolve({ loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]! });
+        } else {
+          step.reject(this.stepError(model, step, result[at + T.kResultStatus]!, result[at + T.kResultBadIndex]!, result[at + T.kResultStep]!, result[at + T.kResultLoss]!));
+        }
+        this.finishStep(model, step);
+        at += T.kResultFields;
+      }
+      this.idle(model);
+    }
+    this.pump();
+  }
+
+  private stepError(model: PoolModel, step: PendingStep, status: number, badIndex: number, stepCount: number, loss: number): Error {
+    if (status === Status.diverged) return errors.diverged(stepCount + 1, loss);
+    const isX = status === Status.nonFiniteX;
+    const width = isX ? model.inputs : model.outputs;
+    const value = this.local.arena.f32[((isX ? step.x : step.y) >>> 2) + badIndex]!;
+    if (status === Status.nonFiniteX || status === Status.nonFiniteY) return errors.nonFinite(isX ? "x" : "y", badIndex, width, value);
+    return errors.wasm(`unexpected kernel status ${status}`);
+  }
+
+  private finishStep(model: PoolModel, step: PendingStep): void {
+    this.local.arena.release(step.buffer);
+    model.pendingSteps--;
+    this.pendingSteps--;
+    this.pendingBytes -= step.bytes;
+  }
+
+  /** A model's work finished: free it if it was disposed meanwhile, else queue what it has left. */
+  private idle(model: PoolModel): void {
+    model.busy = false;
+    if (model.disposed) this.free(model);
+    else this.markReady(model);
+  }
+
+  private startShardJob(model: PoolModel, step: PendingStep): void {
+    model.busy = true;
+    const { inputs: m, outputs: n } = model;
+    const k = this.local.kernels;
+    const arena = this.local.arena;
+    const plan = planShards(step.rows, this.local.shardRows);
+    const moments = arena.alloc(plan.count * k.moments_bytes(m, n), false);
+    const grads = arena.alloc(plan.count * k.shard_grad_bytes(m, n), false);
+    const cand = arena.alloc(k.moments_bytes(m, n), false);
+    const job: ShardJob = {
+      model,
+      step,
+      plan,
+      buffers: { x: step.x, y: step.y, moments, grads, cand },
+      phase: model.options.standardize ? T.TaskKind.moments : T.TaskKind.gradient,
+      remaining: 0,
+    };
+    this.queuePhase(job);
+  }
+
+  /** Splits the shards into one contiguous group per worker; grouping never changes the result. */
+  private queuePhase(job: ShardJob): void {
+    const groups = Math.min(job.plan.count, this.workers);
+    const per = Math.ceil(job.plan.count / groups);
+    job.remaining = 0;
+    for (let first = 0; first < job.plan.count; first += per) {
+      const shards = Array.from({ length: Math.min(per, job.plan.count - first) }, (_, i) => first + i);
+      this.shardWork.push({ job, shards });
+      job.remaining++;
+    }
+  }
+
+  private sendShards({ job, shards }: ShardWork): void {
+    const { inputs: m, outputs: n } = job.model;
+    const scratch = this.local.arena.alloc(this.local.kernels.scratch_bytes(m, n, job.plan.shardRows), false);
+    const task = T.encodeShards({
+      kind: job.phase,
+      model: job.model.committed.block,
+      m,
+      n,
+      shardRows: job.plan.shardRows,
+      totalRows: job.plan.totalRows,
+      ...job.buffers,
+      scratch,
+      shards,
+    });
+    this.freeSlots--;
+    this.piscina.run(task).then(
+      (result: Float64Array) => this.finishShards(job, shards, scratch, result),
+      (cause: unknown) => this.finishShards(job, shards, scratch, undefined, cause),
+    );
+  }
+
+  private finishShards(job: ShardJob, shards: number[], scratch: number, result: Float64Array | undefined, cause?: unknown): void {
+    this.local.arena.release(scratch);
+    this.freeSlots++;
+    if (!result) job.failure ??= errors.worker(cause);
+    else {
+      shards.forEach((shard, i) => {
+        const status = result[i]!;
+        if (status !== Status.ok && (!job.rejected || shard < job.rejected.shard)) job.rejected = { shard, status };
+      });
+    }
+    if (--job.remaining === 0) this.nextPhase(job);
+    this.pump();
+  }
+
+  private nextPhase(job: ShardJob): void {
+    const { model, step, plan, buffers } = job;
+    const k = this.local.kernels;
+    const ptr = model.committed.block;
+    let error: Error | undefined = job.failure ?? (job.rejected ? this.shardError(job, job.rejected.shard, job.rejected.status) : undefined);
+    if (!error && job.phase === T.TaskKind.moments) {
+      k.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, plan.totalRows, buffers.cand);
+      job.phase = T.TaskKind.gradient;
+      this.queuePhase(job);
+      return;
+    }
+    if (!error && !model.disposed) {
+      // the reduction and the update are O(shards · parameters): they run here, on the committed block
+      const scratch = this.local.stage(model.inputs, model.outputs, 1).scratch;
+      const status = this.local.variant.shardApply(k)(ptr, buffers.grads, plan.count, plan.totalRows, buffers.cand, scratch);
+      const view = this.local.arena.view;
+      if (status === Status.ok) {
+        const version = view.getFloat64(ptr + Header.version, true) + 1;
+        view.setFloat64(ptr + Header.version, version, true);
+        step.resolve({ loss: view.getFloat64(ptr + Header.lossOut, true), step: view.getFloat64(ptr + Header.step, true), version });
+      } else {
+        error = errors.diverged(view.getFloat64(ptr + Header.step, true) + 1, view.getFloat64(ptr + Header.lossOut, true));
+      }
+    }
+    if (error) step.reject(error);
+    else if (model.disposed) step.reject(errors.disposed());
+    for (const buffer of [buffers.moments, buffers.grads, buffers.cand]) this.local.arena.release(buffer);
+    this.finishStep(model, step);
+    this.idle(model);
+  }
+
+  /** The error a single thread would give for the first rejected shard: its first non-finite value. */
+  private shardError(job: ShardJob, shard: number, status: number): Error {
+    if (status === Status.diverged) return errors.wasm(`unexpected kernel status ${status}`);
+    const isX = status === Status.nonFiniteX;
+    const width = isX ? job.model.inputs : job.model.outputs;
+    const f32 = this.local.arena.f32;
+    const start = ((isX ? job.buffers.x : job.buffers.y) >>> 2) + firstRow(job.plan, shard) * width;
+    const length = rowsOf(job.plan, shard) * width;
+    let relative = 0;
+    while (relative < length && Number.isFinite(f32[start + relative]!)) relative++;
+    const index = firstRow(job.plan, shard) * width + relative;
+    return errors.nonFinite(isX ? "x" : "y", index, width, f32[start + relative]!);
+  }
+
+  private isDrained(): boolean {
+    return this.pendingSteps === 0 && this.freeSlots === this.workers && this.ready.length === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.drained && this.isDrained()) {
+      const done = this.drained;
+      this.drained = undefined;
+      done();
+    }
+  }
+}
+
+/** The compiled worker: from dist/ beside this file, or from dist/ when this file runs as TypeScript source. */
+function workerFilename(): string {
+  for (const candidate of ["./worker.js", "../../dist/host/pool/worker.js"]) {
+    const path = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw errors.wasm("dist/host/pool/worker.js not found; run `npm run build`");
+}
+
+/** Starts `workers` Piscina workers over the in-process engine's memory and module. */
+export function startPool(local: Engine, module: WebAssembly.Module, options: PoolOptions & EngineOptions): PoolEngine {
+  const workers = options.workers ?? os.availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    throw errors.config("workers", `must be an integer from 0 (no threads) to 256 (got ${String(workers)})`);
+  }
+  const limits = {
+    maxQueuedPerModel: positive(options.maxQueuedPerModel, "maxQueuedPerModel", poolDefaults.maxQueuedPerModel),
+    maxQueuedSteps: positive(options.maxQueuedSteps, "maxQueuedSteps", poolDefaults.maxQueuedSteps),
+    maxQueuedBytes: positive(options.maxQueuedBytes, "maxQueuedBytes", poolDefaults.maxQueuedBytes),
+  };
+  const workerData: WorkerData = { module, memory: local.arena.memory, kernel: local.variant.name };
+  const piscina = new Piscina({
+    filename: workerFilename(),
+    minThreads: workers,
+    maxThreads: workers,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+    atomics: "sync",
+    workerData,
+  });
+  // a worker that dies fails the task it held (handled there); with no task held, Piscina reports it here
+  piscina.on("error", () => {});
+  return new PoolEngine(local, piscina, workers, limits);
+}
+
+function positive(value: number | undefined, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw errors.config(field, `must be a positive integer (got ${String(value)})`);
+  return value;
+}

@@ -1,0 +1,115 @@
+// The messages between the pool's main thread and its workers. A task is a
+// Float64Array of byte offsets into the shared memory and counts, never data;
+// the k-prefixed constants below name every field, on both sides.
+
+export const TaskKind = { runs: 1, moments: 2, gradient: 3 } as const;
+
+// runs task: [kind, scratch, runCount, run…]
+export const kRunsScratch = 1;
+export const kRunsCount = 2;
+export const kRunsHeader = 3;
+// run: [from, to, blockBytes, stepCount, step…]: copy the model block `from` → `to`, then train on `to`
+export const kRunFrom = 0;
+export const kRunTo = 1;
+export const kRunBytes = 2;
+export const kRunSteps = 3;
+export const kRunHeader = 4;
+// step: [x, y, rows]
+export const kStepX = 0;
+export const kStepY = 1;
+export const kStepRows = 2;
+export const kStepFields = 3;
+// runs result, per step in task order: [status, loss, step, version, badIndex]
+export const kResultStatus = 0;
+export const kResultLoss = 1;
+export const kResultStep = 2;
+export const kResultVersion = 3;
+export const kResultBadIndex = 4;
+export const kResultFields = 5;
+
+// shard task (moments or gradient): [kind, model, m, n, shardRows, totalRows, x, y, moments, grads, cand, scratch, shardCount, shard…]
+export const kShardModel = 1;
+export const kShardM = 2;
+export const kShardN = 3;
+export const kShardRows = 4;
+export const kShardTotalRows = 5;
+export const kShardX = 6;
+export const kShardY = 7;
+export const kShardMoments = 8;
+export const kShardGrads = 9;
+export const kShardCand = 10;
+export const kShardScratch = 11;
+export const kShardCount = 12;
+export const kShardHeader = 13;
+// shard result: one status per shard, in task order
+
+export interface StepTask {
+  x: number;
+  y: number;
+  rows: number;
+}
+
+export interface RunTask {
+  from: number;
+  to: number;
+  blockBytes: number;
+  steps: readonly StepTask[];
+}
+
+export function encodeRuns(runs: readonly RunTask[], scratch: number): Float64Array {
+  const steps = runs.reduce((sum, r) => sum + r.steps.length, 0);
+  const task = new Float64Array(kRunsHeader + runs.length * kRunHeader + steps * kStepFields);
+  task[0] = TaskKind.runs;
+  task[kRunsScratch] = scratch;
+  task[kRunsCount] = runs.length;
+  let at = kRunsHeader;
+  for (const run of runs) {
+    task[at + kRunFrom] = run.from;
+    task[at + kRunTo] = run.to;
+    task[at + kRunBytes] = run.blockBytes;
+    task[at + kRunSteps] = run.steps.length;
+    at += kRunHeader;
+    for (const step of run.steps) {
+      task[at + kStepX] = step.x;
+      task[at + kStepY] = step.y;
+      task[at + kStepRows] = step.rows;
+      at += kStepFields;
+    }
+  }
+  return task;
+}
+
+export interface ShardTask {
+  kind: typeof TaskKind.moments | typeof TaskKind.gradient;
+  model: number;
+  m: number;
+  n: number;
+  shardRows: number;
+  totalRows: number;
+  x: number;
+  y: number;
+  moments: number;
+  grads: number;
+  cand: number;
+  scratch: number;
+  shards: readonly number[];
+}
+
+export function encodeShards(t: ShardTask): Float64Array {
+  const task = new Float64Array(kShardHeader + t.shards.length);
+  task[0] = t.kind;
+  task[kShardModel] = t.model;
+  task[kShardM] = t.m;
+  task[kShardN] = t.n;
+  task[kShardRows] = t.shardRows;
+  task[kShardTotalRows] = t.totalRows;
+  task[kShardX] = t.x;
+  task[kShardY] = t.y;
+  task[kShardMoments] = t.moments;
+  task[kShardGrads] = t.grads;
+  task[kShardCand] = t.cand;
+  task[kShardScratch] = t.scratch;
+  task[kShardCount] = t.shards.length;
+  task.set(t.shards, kShardHeader);
+  return task;
+}
