@@ -101,10 +101,14 @@ export class SharedArena {
 
   private grow(size: number): void {
     const oldBytes = this.byteLength;
+    // a free block at the very end of memory counts towards the request
+    const last = this.free[this.free.length - 1];
+    const tail = last && last.start + last.size === oldBytes ? last.size : 0;
+    const needed = size - tail;
     const room = this.maxBytes - oldBytes;
-    if (size > room) throw errors.memory(size, this.maxBytes);
+    if (needed > room) throw errors.memory(size, this.maxBytes);
     // grow by at least half the current size, so many small allocations grow rarely
-    const bytes = Math.min(room, Math.max(size, oldBytes >>> 1));
+    const bytes = Math.min(room, Math.max(needed, oldBytes >>> 1));
     try {
       this.memory.grow(Math.ceil(bytes / PAGE));
     } catch (cause) {

@@ -48,6 +48,8 @@ interface PendingStep {
   rows: number;
   x: number;
   y: number;
+  /** The caller's arrays, for the value an E_NONFINITE message names. */
+  source: { x: Samples; y: Samples };
   resolve(result: TrainResult): void;
   reject(error: Error): void;
 }
@@ -61,10 +63,15 @@ interface PendingRestore {
 
 type Pending = PendingStep | PendingRestore;
 
-/** One data-parallel step in progress: its shards go out in phases, merge and apply run here. */
+/**
+ * One data-parallel step in progress: its shards go out in phases, merge and
+ * apply run here. It works on the model's spare block (a copy), which becomes
+ * the model when the step succeeds.
+ */
 interface ShardJob {
   model: PoolModel;
   step: PendingStep;
+  block: number;
   plan: ShardPlan;
   buffers: ShardBuffers;
   phase: typeof T.TaskKind.moments | typeof T.TaskKind.gradient;
@@ -89,7 +96,7 @@ export class PoolModel {
   readonly outputs: number;
   /** @internal Accepted operations not yet started, in arrival order. */
   readonly queue: Pending[] = [];
-  /** @internal Accepted steps not yet finished (queued or running). */
+  /** @internal Accepted steps and restores not yet finished (queued or running). */
   pendingSteps = 0;
   /** @internal Work of this model is running. */
   busy = false;
@@ -170,6 +177,7 @@ export class PoolEngine {
   private pendingSteps = 0;
   private pendingBytes = 0;
   private closing = false;
+  private closed?: Promise<void>;
   private drained?: () => void;
 
   /** @internal Use createEngine({ workers }). */
@@ -215,63 +223,80 @@ export class PoolEngine {
   }
 
   /** Stops accepting work, finishes everything accepted, then stops the workers and frees the memory. */
-  async close(): Promise<void> {
-    this.closing = true;
-    if (!this.isDrained()) await new Promise<void>((resolve) => (this.drained = resolve));
-    await this.piscina.destroy();
-    this.local.close();
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      if (!this.isDrained()) await new Promise<void>((resolve) => (this.drained = resolve));
+      await this.piscina.destroy();
+      this.local.close();
+    })();
+    return this.closed;
   }
 
   /** @internal */
   submitStep(model: PoolModel, x: Samples, y: Samples): Promise<TrainResult> {
-    this.open();
-    if (model.disposed) throw errors.disposed();
+    this.admit(model);
     const rows = model.committed.batchOf(x, y);
     const m = model.inputs;
     const bytes = 4 * rows * (m + model.outputs);
-    if (model.pendingSteps >= this.limits.maxQueuedPerModel) throw errors.busy("model steps", model.pendingSteps, this.limits.maxQueuedPerModel);
-    if (this.pendingSteps >= this.limits.maxQueuedSteps) throw errors.busy("engine steps", this.pendingSteps, this.limits.maxQueuedSteps);
+    if (bytes > this.limits.maxQueuedBytes) {
+      throw errors.shape(`a batch of ${bytes} bytes can never fit maxQueuedBytes (${this.limits.maxQueuedBytes}); split it`, { bytes, max: this.limits.maxQueuedBytes });
+    }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
     const arena = this.local.arena;
     const buffer = arena.alloc(bytes, false);
     const f32 = arena.f32;
     f32.set(x, buffer >>> 2);
     f32.set(y, (buffer >>> 2) + rows * m);
-    model.pendingSteps++;
-    this.pendingSteps++;
     this.pendingBytes += bytes;
-    return new Promise<TrainResult>((resolve, reject) => {
-      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, resolve, reject });
-      this.markReady(model);
-      this.pump();
+    const promise = new Promise<TrainResult>((resolve, reject) => {
+      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
     });
+    this.accepted(model);
+    return promise;
   }
 
   /** @internal */
   submitRestore(model: PoolModel, state: ModelState): Promise<void> {
+    this.admit(model);
+    const promise = new Promise<void>((resolve, reject) => model.queue.push({ kind: "restore", state, resolve, reject }));
+    this.accepted(model);
+    return promise;
+  }
+
+  /** Refuses an operation on a closed engine or model, or beyond the step limits. */
+  private admit(model: PoolModel): void {
     this.open();
     if (model.disposed) throw errors.disposed();
-    return new Promise<void>((resolve, reject) => {
-      model.queue.push({ kind: "restore", state, resolve, reject });
-      this.markReady(model);
-      this.pump();
-    });
+    if (model.pendingSteps >= this.limits.maxQueuedPerModel) throw errors.busy("model steps", model.pendingSteps, this.limits.maxQueuedPerModel);
+    if (this.pendingSteps >= this.limits.maxQueuedSteps) throw errors.busy("engine steps", this.pendingSteps, this.limits.maxQueuedSteps);
+  }
+
+  private accepted(model: PoolModel): void {
+    model.pendingSteps++;
+    this.pendingSteps++;
+    this.markReady(model);
+    this.pump();
   }
 
   /** @internal */
   dispose(model: PoolModel): void {
     if (model.disposed) return;
     model.disposed = true;
-    for (const op of model.queue.splice(0)) {
-      if (op.kind === "step") this.finishStep(model, op);
-      op.reject(errors.disposed());
-    }
+    for (const op of model.queue.splice(0)) this.settle(model, op, errors.disposed());
     if (!model.busy) this.free(model);
   }
 
   private adopt(committed: Model): PoolModel {
     const bytes = this.local.kernels.model_bytes(committed.inputs, committed.outputs);
-    const model = new PoolModel(this, committed, this.local.arena.alloc(bytes));
+    let spare: number;
+    try {
+      spare = this.local.arena.alloc(bytes);
+    } catch (error) {
+      committed.dispose();
+      throw error;
+    }
+    const model = new PoolModel(this, committed, spare);
     this.models.add(model);
     return model;
   }
@@ -311,14 +336,16 @@ export class PoolEngine {
   }
 
   /**
-   * Takes ready models in turn, each for at most maxStepsPerRun consecutive
-   * small steps, until the task holds taskFlops of work. Restores at the head
-   * of a queue run here; a large step starts its data-parallel job.
+   * Takes ready models in turn — a fair share of them per free worker — each
+   * for at most maxStepsPerRun consecutive small steps, until the task holds
+   * taskFlops of work. Restores at the head of a queue run here; a large step
+   * starts its data-parallel job.
    */
   private gatherRuns(): Run[] {
     const runs: Run[] = [];
+    const share = Math.ceil(this.ready.length / this.freeSlots);
     let flops = 0;
-    while (flops < poolDefaults.taskFlops) {
+    while (flops < poolDefaults.taskFlops && runs.length < share) {
       const model = this.ready.shift();
       if (!model) break;
       model.ready = false;
@@ -331,7 +358,7 @@ export class PoolEngine {
         continue;
       }
       const steps: PendingStep[] = [];
-      while (steps.length < poolDefaults.maxStepsPerRun) {
+      while (steps.length < poolDefaults.maxStepsPerRun && (steps.length === 0 || flops < poolDefaults.taskFlops)) {
         const next = model.queue[0];
         if (!next || next.kind !== "step" || next.rows > this.local.shardRows) break;
         model.queue.shift();
@@ -348,7 +375,7 @@ export class PoolEngine {
     while (model.queue[0]?.kind === "restore") {
       const op = model.queue.shift() as PendingRestore;
       model.committed.restoreState(op.state);
-      op.resolve();
+      this.settle(model, op);
     }
   }
 
@@ -358,7 +385,16 @@ export class PoolEngine {
     for (const { model, steps } of runs) {
       for (const s of steps) scratchBytes = Math.max(scratchBytes, k.scratch_bytes(model.inputs, model.outputs, s.rows));
     }
-    const scratch = this.local.arena.alloc(scratchBytes, false);
+    let scratch: number;
+    try {
+      scratch = this.local.arena.alloc(scratchBytes, false);
+    } catch (error) {
+      for (const { model, steps } of runs) {
+        for (const step of steps) this.settle(model, step, error as Error);
+        this.idle(model);
+      }
+      return;
+    }
     const task = T.encodeRuns(
       runs.map(({ model, steps }) => ({
         from: model.committed.block,
@@ -380,20 +416,18 @@ export class PoolEngine {
     this.freeSlots++;
     let at = 0;
     for (const { model, steps } of runs) {
-      if (result && !model.disposed) {
-        // the spare block holds the state after these steps: make it the committed one
-        const previous = model.committed.block;
-        model.committed.rebind(model.spare);
-        model.spare = previous;
-      }
+      if (result) this.commit(model);
       for (const step of steps) {
-        if (!result) step.reject(errors.worker(cause));
-        else if (result[at + T.kResultStatus] === Status.ok) {
-          step.resolve({ loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]! });
+        const status = result?.[at + T.kResultStatus];
+        if (!result) this.settle(model, step, errors.worker(cause));
+        else if (status === Status.ok) {
+          this.settle(model, step, { loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]! });
         } else {
-          step.reject(this.stepError(model, step, result[at + T.kResultStatus]!, result[at + T.kResultBadIndex]!, result[at + T.kResultStep]!, result[at + T.kResultLoss]!));
+          const error = status === Status.diverged
+            ? errors.diverged(result[at + T.kResultStep]! + 1, result[at + T.kResultLoss]!)
+            : this.nonFinite(model, step, status!, result[at + T.kResultBadIndex]!);
+          this.settle(model, step, error);
         }
-        this.finishStep(model, step);
         at += T.kResultFields;
       }
       this.idle(model);
@@ -401,20 +435,32 @@ export class PoolEngine {
     this.pump();
   }
 
-  private stepError(model: PoolModel, step: PendingStep, status: number, badIndex: number, stepCount: number, loss: number): Error {
-    if (status === Status.diverged) return errors.diverged(stepCount + 1, loss);
-    const isX = status === Status.nonFiniteX;
-    const width = isX ? model.inputs : model.outputs;
-    const value = this.local.arena.f32[((isX ? step.x : step.y) >>> 2) + badIndex]!;
-    if (status === Status.nonFiniteX || status === Status.nonFiniteY) return errors.nonFinite(isX ? "x" : "y", badIndex, width, value);
-    return errors.wasm(`unexpected kernel status ${status}`);
+  /** The spare block holds the state after the work just done: make it the model. */
+  private commit(model: PoolModel): void {
+    if (model.disposed) return;
+    const previous = model.committed.block;
+    model.committed.rebind(model.spare);
+    model.spare = previous;
   }
 
-  private finishStep(model: PoolModel, step: PendingStep): void {
-    this.local.arena.release(step.buffer);
+  /** E_NONFINITE for a rejected step, `index` counting into the whole batch. */
+  private nonFinite(model: PoolModel, step: PendingStep, status: number, index: number): Error {
+    if (status !== Status.nonFiniteX && status !== Status.nonFiniteY) return errors.wasm(`unexpected kernel status ${status}`);
+    const isX = status === Status.nonFiniteX;
+    return errors.nonFinite(isX ? "x" : "y", index, isX ? model.inputs : model.outputs, Number((isX ? step.source.x : step.source.y)[index]));
+  }
+
+  /** Settles an accepted operation (with its result, or an error) and releases what it held. */
+  private settle(model: PoolModel, op: Pending, outcome?: TrainResult | Error): void {
     model.pendingSteps--;
     this.pendingSteps--;
-    this.pendingBytes -= step.bytes;
+    if (op.kind === "step") {
+      this.local.arena.release(op.buffer);
+      this.pendingBytes -= op.bytes;
+    }
+    if (outcome instanceof Error) op.reject(outcome);
+    else if (op.kind === "step") op.resolve(outcome!);
+    else op.resolve();
   }
 
   /** A model's work finished: free it if it was disposed meanwhile, else queue what it has left. */
@@ -430,12 +476,25 @@ export class PoolEngine {
     const k = this.local.kernels;
     const arena = this.local.arena;
     const plan = planShards(step.rows, this.local.shardRows);
-    const moments = arena.alloc(plan.count * k.moments_bytes(m, n), false);
-    const grads = arena.alloc(plan.count * k.shard_grad_bytes(m, n), false);
-    const cand = arena.alloc(k.moments_bytes(m, n), false);
+    const held: number[] = [];
+    try {
+      for (const bytes of [plan.count * k.moments_bytes(m, n), plan.count * k.shard_grad_bytes(m, n), k.moments_bytes(m, n)]) {
+        held.push(arena.alloc(bytes, false));
+      }
+    } catch (error) {
+      for (const buffer of held) arena.release(buffer);
+      this.settle(model, step, error as Error);
+      this.idle(model);
+      return;
+    }
+    // shards write only the spare block (bad_index on rejection): readers of the committed block see nothing
+    const from = model.committed.block;
+    arena.u8.copyWithin(model.spare, from, from + k.model_bytes(m, n));
+    const [moments, grads, cand] = held as [number, number, number];
     const job: ShardJob = {
       model,
       step,
+      block: model.spare,
       plan,
       buffers: { x: step.x, y: step.y, moments, grads, cand },
       phase: model.options.standardize ? T.TaskKind.moments : T.TaskKind.gradient,
@@ -457,11 +516,23 @@ export class PoolEngine {
   }
 
   private sendShards({ job, shards }: ShardWork): void {
+    if (job.failure || job.rejected) {
+      // the step has failed already: skip the work, just count the group done
+      this.shardGroupDone(job);
+      return;
+    }
     const { inputs: m, outputs: n } = job.model;
-    const scratch = this.local.arena.alloc(this.local.kernels.scratch_bytes(m, n, job.plan.shardRows), false);
+    let scratch: number;
+    try {
+      scratch = this.local.arena.alloc(this.local.kernels.scratch_bytes(m, n, job.plan.shardRows), false);
+    } catch (error) {
+      job.failure = error as GradlineError;
+      this.shardGroupDone(job);
+      return;
+    }
     const task = T.encodeShards({
       kind: job.phase,
-      model: job.model.committed.block,
+      model: job.block,
       m,
       n,
       shardRows: job.plan.shardRows,
@@ -487,44 +558,51 @@ export class PoolEngine {
         if (status !== Status.ok && (!job.rejected || shard < job.rejected.shard)) job.rejected = { shard, status };
       });
     }
-    if (--job.remaining === 0) this.nextPhase(job);
+    this.shardGroupDone(job);
     this.pump();
   }
 
-  private nextPhase(job: ShardJob): void {
-    const { model, step, plan, buffers } = job;
-    const k = this.local.kernels;
-    const ptr = model.committed.block;
-    let error: Error | undefined = job.failure ?? (job.rejected ? this.shardError(job, job.rejected.shard, job.rejected.status) : undefined);
+  private shardGroupDone(job: ShardJob): void {
+    if (--job.remaining > 0) return;
+    const error = job.failure ?? (job.rejected ? this.shardError(job, job.rejected.shard, job.rejected.status) : undefined);
     if (!error && job.phase === T.TaskKind.moments) {
-      k.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, plan.totalRows, buffers.cand);
+      this.local.kernels.f32_moments_merge(job.block, job.buffers.moments, job.plan.count, job.plan.shardRows, job.plan.totalRows, job.buffers.cand);
       job.phase = T.TaskKind.gradient;
       this.queuePhase(job);
       return;
     }
-    if (!error && !model.disposed) {
-      // the reduction and the update are O(shards · parameters): they run here, on the committed block
-      const scratch = this.local.stage(model.inputs, model.outputs, 1).scratch;
-      const status = this.local.variant.shardApply(k)(ptr, buffers.grads, plan.count, plan.totalRows, buffers.cand, scratch);
-      const view = this.local.arena.view;
-      if (status === Status.ok) {
-        const version = view.getFloat64(ptr + Header.version, true) + 1;
-        view.setFloat64(ptr + Header.version, version, true);
-        step.resolve({ loss: view.getFloat64(ptr + Header.lossOut, true), step: view.getFloat64(ptr + Header.step, true), version });
-      } else {
-        error = errors.diverged(view.getFloat64(ptr + Header.step, true) + 1, view.getFloat64(ptr + Header.lossOut, true));
-      }
+    this.finishShardJob(job, error ?? this.applyShards(job));
+  }
+
+  /** Reduction and update, O(shards · parameters): here, on the job's block. */
+  private applyShards(job: ShardJob): TrainResult | Error {
+    const { model, block, plan, buffers } = job;
+    const k = this.local.kernels;
+    let scratch: number;
+    try {
+      scratch = this.local.stage(model.inputs, model.outputs, 1).scratch;
+    } catch (error) {
+      return error as Error;
     }
-    if (error) step.reject(error);
-    else if (model.disposed) step.reject(errors.disposed());
-    for (const buffer of [buffers.moments, buffers.grads, buffers.cand]) this.local.arena.release(buffer);
-    this.finishStep(model, step);
-    this.idle(model);
+    const status = this.local.variant.shardApply(k)(block, buffers.grads, plan.count, plan.totalRows, buffers.cand, scratch);
+    const view = this.local.arena.view;
+    const step = view.getFloat64(block + Header.step, true);
+    const loss = view.getFloat64(block + Header.lossOut, true);
+    if (status !== Status.ok) return errors.diverged(step + 1, loss);
+    const version = view.getFloat64(block + Header.version, true) + 1;
+    view.setFloat64(block + Header.version, version, true);
+    this.commit(model);
+    return { loss, step, version };
+  }
+
+  private finishShardJob(job: ShardJob, outcome: TrainResult | Error): void {
+    for (const buffer of [job.buffers.moments, job.buffers.grads, job.buffers.cand]) this.local.arena.release(buffer);
+    this.settle(job.model, job.step, outcome);
+    this.idle(job.model);
   }
 
   /** The error a single thread would give for the first rejected shard: its first non-finite value. */
   private shardError(job: ShardJob, shard: number, status: number): Error {
-    if (status === Status.diverged) return errors.wasm(`unexpected kernel status ${status}`);
     const isX = status === Status.nonFiniteX;
     const width = isX ? job.model.inputs : job.model.outputs;
     const f32 = this.local.arena.f32;
@@ -532,8 +610,7 @@ export class PoolEngine {
     const length = rowsOf(job.plan, shard) * width;
     let relative = 0;
     while (relative < length && Number.isFinite(f32[start + relative]!)) relative++;
-    const index = firstRow(job.plan, shard) * width + relative;
-    return errors.nonFinite(isX ? "x" : "y", index, width, f32[start + relative]!);
+    return this.nonFinite(job.model, job.step, status, firstRow(job.plan, shard) * width + relative);
   }
 
   private isDrained(): boolean {
@@ -560,7 +637,7 @@ function workerFilename(): string {
 
 /** Starts `workers` Piscina workers over the in-process engine's memory and module. */
 export function startPool(local: Engine, module: WebAssembly.Module, options: PoolOptions & EngineOptions): PoolEngine {
-  const workers = options.workers ?? os.availableParallelism();
+  const workers = options.workers ?? Math.min(os.availableParallelism(), 256);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
     throw errors.config("workers", `must be an integer from 0 (no threads) to 256 (got ${String(workers)})`);
   }
