@@ -152,7 +152,7 @@ export function mergeMoments(model: usize, moments: usize, shards: i32, shardRow
     // x then y, each as mean[rows] then m2[rows]
     for (let part = 0; part < 2; part++) {
       const rows = part == 0 ? m : n;
-      const base = part == 0 ? 0 : <usize>m << 4;
+      const base: usize = part == 0 ? 0 : <usize>m << 4;
       for (let k = 0; k < rows; k++) {
         const meanAt = base + (<usize>k << 3);
         const m2At = base + (<usize>(rows + k) << 3);

@@ -8,14 +8,11 @@
 //   3. f32_shard_gradient__*, per shard    → loss share and partial ∂L/∂θ
 //   4. f32_shard_apply__*, once            → Σ, L2, optimiser, statistics, step
 import {
-  H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE,
-  STATUS_OK, STATUS_DIVERGED,
-  headerM, headerN, laneStride, thetaOffset, paramCount, round4, gradOffset, xtOffset, ytOffset, gtOffset,
+  H_FLAGS, H_L2, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE, STATUS_OK, STATUS_DIVERGED,
+  headerM, headerN, thetaOffset, paramCount, round4, gradOffset,
 } from "./util/layout";
-import { packInputs, packTargets, commitStatistics, batchMoments, mergeMoments } from "./pack";
-import { f32_forward__wasmsimd_4x8, f32_forward__scalar } from "./forward";
-import { f32_loss_grad__wasmsimd, f32_loss_grad__scalar } from "./loss";
-import { f32_weight_grad__wasmsimd_2x4, f32_weight_grad__scalar } from "./gradient";
+import { commitStatistics, batchMoments, mergeMoments } from "./pack";
+import { forwardBackward, passLoss } from "./step";
 import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
 
 /** Step 1: validates a shard (x: rows×m, y: rows×n) and writes its moments to `out` (momentsBytes). */
@@ -31,37 +28,11 @@ export function f32_moments_merge(model: usize, moments: usize, shards: i32, sha
 @inline function shardGradient(
   model: usize, x: usize, y: usize, rows: i32, totalRows: i32, cand: usize, scratch: usize, out: usize, simd: bool,
 ): i32 {
-  const m = headerM(model);
-  const n = headerN(model);
-  // standardise with the merged statistics of the whole step; without standardisation cand is unused
+  // standardised with the merged statistics of the whole step; L2 is added once, after the reduction
   const count = load<f64>(model + H_COUNT) + <f64>totalRows;
-  let status = packInputs(model, x, rows, scratch, cand, count, false);
-  if (status != STATUS_OK) return status;
-  status = packTargets(model, y, rows, scratch, cand, count, false);
-  if (status != STATUS_OK) return status;
-  const stride = laneStride(rows);
-  const theta = model + thetaOffset();
-  const xt = scratch + xtOffset(m, n);
-  const yt = scratch + ytOffset(m, n, rows);
-  const gt = scratch + gtOffset(m, n, rows);
-  const grad = out + 16;
-  const gb = grad + (<usize>(n * m) << 2);
-  const kind = load<i32>(model + H_LOSS);
-  const delta = load<f32>(model + H_DELTA);
-  let loss: f64;
-  // L2 is added once, after the reduction
-  if (simd) {
-    f32_forward__wasmsimd_4x8(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, rows, totalRows, stride, gb);
-    f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, 0, grad);
-  } else {
-    f32_forward__scalar(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__scalar(kind, delta, gt, yt, n, rows, totalRows, stride, gb);
-    f32_weight_grad__scalar(theta, m, n, xt, gt, stride, 0, grad);
-  }
-  for (let i = paramCount(m, n); i < round4(paramCount(m, n)); i++) store<f32>(grad + (<usize>i << 2), 0);
-  store<f64>(out, loss);
-  return STATUS_OK;
+  const status = forwardBackward(model, x, y, rows, totalRows, scratch, cand, count, false, out + 16, 0, simd);
+  if (status == STATUS_OK) store<f64>(out, passLoss);
+  return status;
 }
 
 /**

@@ -13,12 +13,22 @@ import { f32_loss_grad__wasmsimd, f32_loss_grad__scalar } from "./loss";
 import { f32_weight_grad__wasmsimd_2x4, f32_weight_grad__scalar } from "./gradient";
 import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
 
-/** Packs x and y, runs forward, loss and (if `withGradient`) the full gradient. */
-@inline function lossAndGradient(model: usize, x: usize, y: usize, batch: i32, scratch: usize, merge: bool, withGradient: bool, simd: bool): i32 {
+/** The loss of the last forwardBackward call (per thread: each worker has its own instance). */
+export let passLoss: f64 = 0;
+
+/**
+ * The core of every step: packs x and y, standardised with the statistics at
+ * `stats` over `count` samples (first merging the batch into them if `merge`),
+ * runs the forward pass and the loss, scaled by 1/(total·n), into passLoss,
+ * and, if `grad` is not 0, ∂L/∂θ into `grad` (θ layout, l2·W added, pad
+ * entries cleared: the SIMD update reads whole vectors).
+ */
+@inline export function forwardBackward(
+  model: usize, x: usize, y: usize, batch: i32, total: i32, scratch: usize,
+  stats: usize, count: f64, merge: bool, grad: usize, l2: f32, simd: bool,
+): i32 {
   const m = headerM(model);
   const n = headerN(model);
-  const stats = model + statsOffset(m, n);
-  const count = load<f64>(model + H_COUNT);
   let status = packInputs(model, x, batch, scratch, stats, count, merge);
   if (status != STATUS_OK) return status;
   status = packTargets(model, y, batch, scratch, stats, count, merge);
@@ -28,26 +38,35 @@ import { f32_update__wasmsimd, f32_update__scalar } from "./optimizer";
   const xt = scratch + xtOffset(m, n);
   const yt = scratch + ytOffset(m, n, batch);
   const gt = scratch + gtOffset(m, n, batch);
-  const grad = scratch + gradOffset(m, n);
-  const gb = grad + (<usize>(n * m) << 2);
+  const gb = (grad != 0 ? grad : scratch + gradOffset(m, n)) + (<usize>(n * m) << 2);
   const kind = load<i32>(model + H_LOSS);
   const delta = load<f32>(model + H_DELTA);
-  let loss: f64;
   if (simd) {
     f32_forward__wasmsimd_4x8(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, batch, stride, gb);
-    if (withGradient) f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, load<f32>(model + H_L2), grad);
+    passLoss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, total, stride, gb);
+    if (grad != 0) f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, l2, grad);
   } else {
     f32_forward__scalar(theta, m, n, xt, gt, stride);
-    loss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, batch, stride, gb);
-    if (withGradient) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, load<f32>(model + H_L2), grad);
+    passLoss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, total, stride, gb);
+    if (grad != 0) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, l2, grad);
   }
-  // the SIMD update reads θ's whole vectors: clear the gradient's pad entries P..Q
-  if (withGradient) {
+  if (grad != 0) {
     for (let i = paramCount(m, n); i < round4(paramCount(m, n)); i++) store<f32>(grad + (<usize>i << 2), 0);
   }
-  store<f64>(model + H_LOSS_OUT, loss);
   return STATUS_OK;
+}
+
+/** forwardBackward on a whole batch with the model's own statistics; the loss to the header. */
+@inline function lossAndGradient(model: usize, x: usize, y: usize, batch: i32, scratch: usize, merge: bool, withGradient: bool, simd: bool): i32 {
+  const m = headerM(model);
+  const n = headerN(model);
+  const grad = withGradient ? scratch + gradOffset(m, n) : 0;
+  const status = forwardBackward(
+    model, x, y, batch, batch, scratch,
+    model + statsOffset(m, n), load<f64>(model + H_COUNT), merge, grad, load<f32>(model + H_L2), simd,
+  );
+  if (status == STATUS_OK) store<f64>(model + H_LOSS_OUT, passLoss);
+  return status;
 }
 
 @inline function train(model: usize, x: usize, y: usize, batch: i32, scratch: usize, simd: bool): i32 {

@@ -3,10 +3,10 @@
 // tests hold the kernels to. Row-major Float32Array state, no standardisation,
 // the same formulas as PyTorch's nn.Linear + F.mse_loss/F.huber_loss + optim.
 
-export type PlainOptimizer =
-  | { type: "sgd"; lr: number }
-  | { type: "momentum"; lr: number; momentum: number; nesterov: boolean }
-  | { type: "adam"; lr: number; beta1: number; beta2: number; eps: number };
+import type { ResolvedOptimizer } from "../host/index.js";
+
+/** Every hyperparameter spelled out, as the engine resolves them. */
+export type PlainOptimizer = ResolvedOptimizer;
 
 export interface PlainOptions {
   inputs: number;
