@@ -85,13 +85,36 @@ function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): b
 let momentMean: f64 = 0;
 let momentM2: f64 = 0;
 
-/** Mean and sum of squared deviations of f32[batch] at `row`, two-pass in f64, into momentMean/momentM2. */
+/**
+ * Mean and sum of squared deviations of f32[batch] at `row`, two-pass in f64,
+ * into momentMean/momentM2. `row` 16-byte aligned (an xt/yt row).
+ */
 function rowMoments(row: usize, batch: i32): void {
-  let sum: f64 = 0;
-  for (let s = 0; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
+  const whole = batch & ~3;
+  // vector loop: each f32x4 widens to two f64x2 accumulators
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  for (let s = 0; s < whole; s += 4) {
+    const v = v128.load(row + (<usize>s << 2));
+    s0 = f64x2.add(s0, f64x2.promote_low_f32x4(v));
+    s1 = f64x2.add(s1, f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 0, 1)));
+  }
+  let sum = (f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0)) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
+  // scalar tail
+  for (let s = whole; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
   const mean = sum / <f64>batch;
-  let m2: f64 = 0;
-  for (let s = 0; s < batch; s++) {
+  const vmean = f64x2.splat(mean);
+  let q0 = f64x2.splat(0);
+  let q1 = f64x2.splat(0);
+  for (let s = 0; s < whole; s += 4) {
+    const v = v128.load(row + (<usize>s << 2));
+    const d0 = f64x2.sub(f64x2.promote_low_f32x4(v), vmean);
+    const d1 = f64x2.sub(f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 0, 1)), vmean);
+    q0 = f64x2.add(q0, f64x2.mul(d0, d0));
+    q1 = f64x2.add(q1, f64x2.mul(d1, d1));
+  }
+  let m2 = (f64x2.extract_lane(q0, 0) + f64x2.extract_lane(q1, 0)) + (f64x2.extract_lane(q0, 1) + f64x2.extract_lane(q1, 1));
+  for (let s = whole; s < batch; s++) {
     const d = <f64>load<f32>(row + (<usize>s << 2)) - mean;
     m2 += d * d;
   }

@@ -37,8 +37,12 @@ export const poolDefaults = Object.freeze({
   maxQueuedBytes: 256 * 2 ** 20,
   /** Consecutive steps of one model in one task, so one busy line cannot hold a worker for long. */
   maxStepsPerRun: 64,
-  /** FLOPs gathered into one task before it is sent while queues are full: amortises dispatch (~30 µs). */
+  /** FLOPs gathered into one task before it is sent while queues are full: amortises dispatch (30–50 µs). */
   taskFlops: 4_000_000,
+  /** Tasks handed to each worker at once: the next one waits in its queue, so it never idles between tasks. */
+  tasksPerWorker: 2,
+  /** Bytes of freed batch buffers kept for reuse (exact sizes, O(1)), instead of returning them to the allocator. */
+  recycledBytes: 32 * 2 ** 20,
 });
 
 interface PendingStep {
@@ -173,7 +177,12 @@ export class PoolEngine {
   private readonly ready: PoolModel[] = [];
   private readonly shardWork: ShardWork[] = [];
   private readonly models = new Set<PoolModel>();
+  /** Tasks that may be on workers at once, and how many more may go now. */
+  private readonly slots: number;
   private freeSlots: number;
+  /** Freed batch buffers by exact size, for the next step of the same shape. */
+  private readonly recycled = new Map<number, number[]>();
+  private recycledTotal = 0;
   private pendingSteps = 0;
   private pendingBytes = 0;
   private closing = false;
@@ -189,7 +198,8 @@ export class PoolEngine {
     private readonly limits: Required<Omit<PoolOptions, "workers">>,
   ) {
     this.workers = workers;
-    this.freeSlots = workers;
+    this.slots = workers * poolDefaults.tasksPerWorker;
+    this.freeSlots = this.slots;
   }
 
   /** Steps accepted and not yet finished, in all models. */
@@ -204,7 +214,7 @@ export class PoolEngine {
 
   /** Tasks running on workers now. */
   get tasksInFlight(): number {
-    return this.workers - this.freeSlots;
+    return this.slots - this.freeSlots;
   }
 
   /** @internal The worker threads, for fault tests. */
@@ -244,7 +254,7 @@ export class PoolEngine {
     }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
     const arena = this.local.arena;
-    const buffer = arena.alloc(bytes, false);
+    const buffer = this.reuse(bytes) ?? arena.alloc(bytes, false);
     const f32 = arena.f32;
     f32.set(x, buffer >>> 2);
     f32.set(y, (buffer >>> 2) + rows * m);
@@ -455,12 +465,30 @@ export class PoolEngine {
     model.pendingSteps--;
     this.pendingSteps--;
     if (op.kind === "step") {
-      this.local.arena.release(op.buffer);
+      this.recycle(op.buffer, op.bytes);
       this.pendingBytes -= op.bytes;
     }
     if (outcome instanceof Error) op.reject(outcome);
     else if (op.kind === "step") op.resolve(outcome!);
     else op.resolve();
+  }
+
+  private reuse(bytes: number): number | undefined {
+    const buffer = this.recycled.get(bytes)?.pop();
+    if (buffer !== undefined) this.recycledTotal -= bytes;
+    return buffer;
+  }
+
+  /** Keeps a freed batch buffer for the next batch of the same size, within recycledBytes. */
+  private recycle(buffer: number, bytes: number): void {
+    if (this.recycledTotal + bytes > poolDefaults.recycledBytes || this.closing) {
+      this.local.arena.release(buffer);
+      return;
+    }
+    const list = this.recycled.get(bytes);
+    if (list) list.push(buffer);
+    else this.recycled.set(bytes, [buffer]);
+    this.recycledTotal += bytes;
   }
 
   /** A model's work finished: free it if it was disposed meanwhile, else queue what it has left. */
@@ -614,7 +642,7 @@ export class PoolEngine {
   }
 
   private isDrained(): boolean {
-    return this.pendingSteps === 0 && this.freeSlots === this.workers && this.ready.length === 0;
+    return this.pendingSteps === 0 && this.freeSlots === this.slots && this.ready.length === 0;
   }
 
   private checkDrained(): void {
@@ -651,6 +679,7 @@ export function startPool(local: Engine, module: WebAssembly.Module, options: Po
     filename: workerFilename(),
     minThreads: workers,
     maxThreads: workers,
+    concurrentTasksPerWorker: poolDefaults.tasksPerWorker,
     idleTimeout: Number.MAX_SAFE_INTEGER,
     atomics: "sync",
     workerData,
