@@ -144,11 +144,22 @@ const plainContender: Contender = {
   },
 };
 
+/**
+ * `--no-tfjs` leaves TensorFlow.js out of the process: loading it slows
+ * gradline's small steps measurably (kernel ≈ +30%, train() up to +80% at
+ * (3, 5, 100)), so the peak ratios are also reported from a run without it.
+ */
+const WITH_TFJS = !process.argv.includes("--no-tfjs");
+
 const contenders: readonly Contender[] = [
   ...kernelVariants.flatMap((k) => [gradlineTrain(k), gradlineStaged(k)]),
   plainContender,
-  { name: "tfjs-wasm minimize()", family: "tfjs", make: tfjsMinimize, peer: REFERENCE },
-  { name: "tfjs-wasm hand-written", family: "tfjs", make: tfjsHandWritten, peer: STAGED },
+  ...(WITH_TFJS
+    ? ([
+        { name: "tfjs-wasm minimize()", family: "tfjs", make: tfjsMinimize, peer: REFERENCE },
+        { name: "tfjs-wasm hand-written", family: "tfjs", make: tfjsHandWritten, peer: STAGED },
+      ] as const)
+    : []),
 ];
 
 /**
@@ -318,16 +329,16 @@ function targetRows({ shape, peakGflops, timings }: ShapeResult): Record<string,
   return rows;
 }
 
-function printEnvironment(tfjs: TfjsInfo): void {
+function printEnvironment(tfjs: TfjsInfo | undefined): void {
   const cpus = os.cpus();
   console.log("gradline kernel bench: one SGD training step (forward, MSE loss, gradient, update), standardisation off, lr", LR);
   console.log(`date ${new Date().toISOString()}; node ${process.version} (V8 ${process.versions.v8}); ${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length} cores; load average ${loadAverage()}`);
-  console.log(`TF.js core ${tfjs.versionCore}, backend ${tfjs.backend} ${tfjs.versionWasm}: ${tfjs.binary}, ${tfjs.threads} thread(s)`);
+  console.log(tfjs ? `TF.js core ${tfjs.versionCore}, backend ${tfjs.backend} ${tfjs.versionWasm}: ${tfjs.binary}, ${tfjs.threads} thread(s)` : "TF.js not loaded (--no-tfjs)");
   console.log(`FLOPs counted: 4·m·n per sample. Times: per step; tinybench p50 of samples of consecutive steps (each ≈${SAMPLE_MS} ms), median over ${ROUNDS} interleaved rounds; "round spread" = (max − min) ÷ median of the round p50s. "simd train() ×" = this variant's time ÷ gradline simd train()'s.`);
 }
 
 async function main(): Promise<void> {
-  const tfjs = await initTfjs();
+  const tfjs = WITH_TFJS ? await initTfjs() : undefined;
   printEnvironment(tfjs);
   const peakEngine = await createEngine({ workers: 0, kernel: "simd", maximumMemoryPages: MEMORY_PAGES });
   const results: ShapeResult[] = [];
