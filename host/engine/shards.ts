@@ -34,12 +34,6 @@ export interface ShardBuffers {
   cand: number;
 }
 
-/** Result of one phase on one shard: a kernel status; for rejected input, the index into the whole batch. */
-export interface ShardStatus {
-  status: number;
-  badIndex?: number;
-}
-
 /** Turns a shard-relative bad index (from the model header) into one relative to the whole batch. */
 export function wholeBatchIndex(plan: ShardPlan, shard: number, status: number, relative: number, m: number, n: number): number {
   return firstRow(plan, shard) * (status === Status.nonFiniteX ? m : n) + relative;
