@@ -133,8 +133,10 @@ export class Engine implements EngineCore {
       shardAt = { moments, grads, cand };
     }
     if (!this.staging || this.staging.bytes < bytes) {
+      // forget the old buffers before allocating: if the allocation fails, nothing points at freed memory
       if (this.staging) this.arena.release(this.staging.ptr);
       this.staging = undefined;
+      this.lastStage = undefined;
       this.staging = { ptr: this.arena.alloc(bytes), bytes };
     }
     const base = this.staging.ptr;

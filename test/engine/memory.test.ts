@@ -55,3 +55,22 @@ describe("shared memory", () => {
     engine.close();
   });
 });
+
+describe("staging after a failed allocation", () => {
+  it("a batch too large for memory fails with E_MEMORY and leaves no stale buffers behind", async () => {
+    const engine = await createEngine({ workers: 0, maximumMemoryPages: 32 });
+    const model = engine.createModel({ inputs: 8, outputs: 2 });
+    const r = rng(9);
+    const x = normals(r, 16 * 8);
+    const y = normals(r, 16 * 2);
+    model.train(x, y);
+    expect(() => model.train(normals(r, 8 * 200_000), normals(r, 2 * 200_000))).toThrow(/cannot allocate/);
+    // a new model can now take the memory the old staging buffers held...
+    const neighbour = engine.createModel({ inputs: 64, outputs: 8 });
+    const untouched = neighbour.snapshot();
+    // ...and training the first model again in its earlier shape must not write there
+    expect(model.train(x, y).step).toBe(2);
+    expect(sameBytes(neighbour.snapshot(), untouched)).toBe(true);
+    engine.close();
+  });
+});
