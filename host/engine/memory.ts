@@ -20,11 +20,14 @@ export class SharedArena {
   // Typed views of the whole memory. Only grow() changes the memory's size, so
   // it alone renews them (reading memory.buffer on every call costs ~100 ns).
   private views: { u8: Uint8Array; f32: Float32Array; f64: Float64Array; dv: DataView };
+  /** Every buffer object the memory has had: growth gives a new one over the same bytes. */
+  private readonly buffers = new Set<ArrayBufferLike>();
 
   /** Manages `memory` from `base` (the module's heap_base) up to `maximumPages`. */
   constructor(memory: WebAssembly.Memory, options: { maximumPages: number; base: number }) {
     this.memory = memory;
     this.views = viewsOf(memory.buffer);
+    this.buffers.add(memory.buffer);
     this.maxBytes = options.maximumPages * PAGE;
     const start = alignUp(options.base);
     this.free.push({ start, size: this.memory.buffer.byteLength - start });
@@ -41,6 +44,11 @@ export class SharedArena {
   }
   get view(): DataView {
     return this.views.dv;
+  }
+
+  /** True if `buffer` is this memory (under any of the buffer objects it has had). */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.buffers.has(buffer);
   }
 
   get byteLength(): number {
@@ -115,6 +123,7 @@ export class SharedArena {
       throw errors.memory(size, this.maxBytes, cause);
     }
     this.views = viewsOf(this.memory.buffer);
+    this.buffers.add(this.memory.buffer);
     this.insertFree(oldBytes, this.byteLength - oldBytes);
   }
 }

@@ -202,7 +202,7 @@ export class Model {
     const batch = y === undefined ? this.rowsOf(x) : this.batchOf(x, y);
     const stage = this.core.stage(this.inputs, this.outputs, batch);
     const f32 = this.core.arena.f32;
-    const staged = (v: Samples, at: number) => v instanceof Float32Array && v.buffer === f32.buffer && v.byteOffset === at;
+    const staged = (v: Samples, at: number) => v instanceof Float32Array && this.core.arena.owns(v.buffer) && v.byteOffset === at;
     if (!staged(x, stage.x)) f32.set(x, stage.x >>> 2);
     if (y !== undefined && !staged(y, stage.y)) f32.set(y, stage.y >>> 2);
     return { ptr, batch, stage };

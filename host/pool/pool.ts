@@ -108,6 +108,8 @@ export class PoolModel {
   ready = false;
   /** @internal */
   disposed = false;
+  /** @internal Buffers handed out by stageBatch and not yet trained on: start → rows. */
+  readonly staged = new Map<number, number>();
 
   /** @internal Use engine.createModel or engine.restoreModel. */
   constructor(
@@ -137,6 +139,16 @@ export class PoolModel {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Zero-copy input: views of a new batch buffer in the shared memory. Fill
+   * them and pass them to train(), which takes the buffer instead of copying
+   * (a decoder can write a message's floats straight into them). One train()
+   * per staged batch; unused staged buffers are freed with the model.
+   */
+  stageBatch(rows: number): { x: Float32Array; y: Float32Array } {
+    return this.engine.stageBatch(this, rows);
   }
 
   /** Replaces the state by a snapshot, after every step accepted before it. */
@@ -253,17 +265,48 @@ export class PoolEngine {
       throw errors.shape(`a batch of ${bytes} bytes can never fit maxQueuedBytes (${this.limits.maxQueuedBytes}); split it`, { bytes, max: this.limits.maxQueuedBytes });
     }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
-    const arena = this.local.arena;
-    const buffer = this.reuse(bytes) ?? arena.alloc(bytes, false);
-    const f32 = arena.f32;
-    f32.set(x, buffer >>> 2);
-    f32.set(y, (buffer >>> 2) + rows * m);
+    const buffer = this.takeStaged(model, x, y, rows) ?? this.copyIn(x, y, rows * m, bytes);
     this.pendingBytes += bytes;
     const promise = new Promise<TrainResult>((resolve, reject) => {
-      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
+        model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
     });
     this.accepted(model);
     return promise;
+  }
+
+  /** @internal Views of a new batch buffer in the shared memory; train() on them takes it without copying. */
+  stageBatch(model: PoolModel, rows: number): { x: Float32Array; y: Float32Array } {
+    this.open();
+    if (model.disposed) throw errors.disposed();
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.local.maxBatch) {
+      throw errors.shape(`batch must be an integer from 1 to ${this.local.maxBatch} (got ${String(rows)})`, { batch: rows });
+    }
+    const bytes = 4 * rows * (model.inputs + model.outputs);
+    const buffer = this.reuse(bytes) ?? this.local.arena.alloc(bytes, false);
+    model.staged.set(buffer, rows);
+    const at = buffer >>> 2;
+    const f32 = this.local.arena.f32;
+    return { x: f32.subarray(at, at + rows * model.inputs), y: f32.subarray(at + rows * model.inputs, at + rows * (model.inputs + model.outputs)) };
+  }
+
+  /** Copies a batch into a new buffer of the shared memory: x's `xLength` values, then y. */
+  private copyIn(x: Samples, y: Samples, xLength: number, bytes: number): number {
+    const arena = this.local.arena;
+    const buffer = this.reuse(bytes) ?? arena.alloc(bytes, false);
+    arena.f32.set(x, buffer >>> 2);
+    arena.f32.set(y, (buffer >>> 2) + xLength);
+    return buffer;
+  }
+
+  /** The staged buffer that x and y are exactly the views of, now owned by the step; else undefined. */
+  private takeStaged(model: PoolModel, x: Samples, y: Samples, rows: number): number | undefined {
+    if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) return undefined;
+    const arena = this.local.arena;
+    if (!arena.owns(x.buffer) || !arena.owns(y.buffer)) return undefined;
+    const buffer = x.byteOffset;
+    if (model.staged.get(buffer) !== rows || y.byteOffset !== buffer + 4 * rows * model.inputs) return undefined;
+    model.staged.delete(buffer);
+    return buffer;
   }
 
   /** @internal */
@@ -312,6 +355,8 @@ export class PoolEngine {
   }
 
   private free(model: PoolModel): void {
+    for (const buffer of model.staged.keys()) this.local.arena.release(buffer);
+    model.staged.clear();
     model.committed.dispose();
     this.local.arena.release(model.spare);
     this.models.delete(model);
