@@ -109,9 +109,7 @@ export class Model {
    */
   stageBatch(batch: number): { x: Float32Array; y: Float32Array } {
     this.live();
-    if (!Number.isInteger(batch) || batch < 1 || batch > this.core.maxBatch) {
-      throw errors.shape(`batch must be an integer from 1 to ${this.core.maxBatch} (got ${String(batch)})`, { batch });
-    }
+    checkStagedRows(batch, this.core.maxBatch);
     const stage = this.core.stage(this.inputs, this.outputs, batch);
     const f32 = this.core.arena.f32;
     return {
@@ -280,6 +278,13 @@ export class Model {
       s2: f32(r.s2),
       stats: arena.f64.slice(s, s + 2 * (this.inputs + this.outputs)),
     };
+  }
+}
+
+/** @internal The row count asked of stageBatch, validated. */
+export function checkStagedRows(batch: number, maxBatch: number): void {
+  if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch) {
+    throw errors.shape(`batch must be an integer from 1 to ${maxBatch} (got ${String(batch)})`, { batch });
   }
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { errors, type GradlineError } from "../engine/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
-import type { Model, Params, Gradient, TrainResult, Samples } from "../engine/model.js";
+import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
 import { Header, Status } from "../engine/layout.js";
 import { planShards, firstRow, rowsOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
 import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
@@ -268,7 +268,7 @@ export class PoolEngine {
     const buffer = this.takeStaged(model, x, y, rows) ?? this.copyIn(x, y, rows * m, bytes);
     this.pendingBytes += bytes;
     const promise = new Promise<TrainResult>((resolve, reject) => {
-        model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
+      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
     });
     this.accepted(model);
     return promise;
@@ -278,9 +278,7 @@ export class PoolEngine {
   stageBatch(model: PoolModel, rows: number): { x: Float32Array; y: Float32Array } {
     this.open();
     if (model.disposed) throw errors.disposed();
-    if (!Number.isInteger(rows) || rows < 1 || rows > this.local.maxBatch) {
-      throw errors.shape(`batch must be an integer from 1 to ${this.local.maxBatch} (got ${String(rows)})`, { batch: rows });
-    }
+    checkStagedRows(rows, this.local.maxBatch);
     const bytes = 4 * rows * (model.inputs + model.outputs);
     const buffer = this.reuse(bytes) ?? this.local.arena.alloc(bytes, false);
     model.staged.set(buffer, rows);
