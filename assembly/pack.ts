@@ -189,8 +189,16 @@ export function mergeMoments(model: usize, moments: usize, shards: i32, shardRow
   }
 }
 
-@inline function spread(m2: f64, count: f64): f64 {
-  return count > 0 && m2 > 0 ? Math.sqrt(m2 / count) : 1.0;
+/**
+ * σ from M2 over `count` samples, or 1 when there is no spread to divide by:
+ * no samples, zero variance, or a σ that f32 cannot hold as a normal number
+ * (1/σ would overflow).
+ */
+@inline export function spread(m2: f64, count: f64): f64 {
+  if (!(count > 0 && m2 > 0)) return 1.0;
+  const sigma = Math.sqrt(m2 / count);
+  const narrow = <f32>sigma;
+  return narrow >= 1.1754943508222875e-38 && isFinite<f32>(narrow) ? sigma : 1.0;
 }
 
 /**

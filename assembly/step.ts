@@ -7,7 +7,7 @@ import {
   headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount, round4,
   gradOffset, xtOffset, ytOffset, gtOffset, candOffset,
 } from "./util/layout";
-import { packInputs, packTargets, packOutputScale, commitStatistics, unpackPredictions } from "./pack";
+import { packInputs, packTargets, packOutputScale, commitStatistics, unpackPredictions, spread } from "./pack";
 import { f32_forward__wasmsimd_4x8, f32_forward__scalar } from "./forward";
 import { f32_loss_grad__wasmsimd, f32_loss_grad__scalar } from "./loss";
 import { f32_weight_grad__wasmsimd_2x4, f32_weight_grad__scalar } from "./gradient";
@@ -149,11 +149,11 @@ export function f32_raw_params(model: usize, out: usize): void {
   const ymean = stats + (<usize>m << 4);
   const ym2 = ymean + (<usize>n << 3);
   for (let j = 0; j < n; j++) {
-    const sy = spreadOf(load<f64>(ym2 + (<usize>j << 3)), count);
+    const sy = spread(load<f64>(ym2 + (<usize>j << 3)), count);
     let shift: f64 = 0;
     for (let k = 0; k < m; k++) {
       const at = <usize>(j * m + k) << 2;
-      const w = <f64>load<f32>(theta + at) / spreadOf(load<f64>(xm2 + (<usize>k << 3)), count);
+      const w = <f64>load<f32>(theta + at) / spread(load<f64>(xm2 + (<usize>k << 3)), count);
       shift += w * load<f64>(stats + (<usize>k << 3));
       store<f32>(out + at, <f32>(sy * w));
     }
@@ -162,6 +162,3 @@ export function f32_raw_params(model: usize, out: usize): void {
   }
 }
 
-@inline function spreadOf(m2: f64, count: f64): f64 {
-  return count > 0 && m2 > 0 ? Math.sqrt(m2 / count) : 1.0;
-}

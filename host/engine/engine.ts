@@ -36,12 +36,11 @@ export const engineDefaults = Object.freeze({
   shardRows: DEFAULT_SHARD_ROWS,
 });
 
-/** Staging buffers for one call: batch in, predictions out, scratch, parameter read-out. */
+/** Staging buffers for one call: batch in, predictions out, scratch. */
 export interface Stage {
   x: number;
   y: number;
   out: number;
-  params: number;
   scratch: number;
   /** Byte offset of the gradient inside scratch. */
   gradOffset: number;
@@ -117,11 +116,13 @@ export class Engine implements EngineCore {
     const last = this.lastStage;
     if (last && last.m === m && last.n === n && last.batch === batch) return last.stage;
     const k = this.kernels;
+    // the module computes sizes in 32 bits: refuse, before asking it, a batch the memory limit could never hold
+    const rough = 4 * (batch + 68) * (2 * m + 3 * n);
+    if (rough > this.arena.limitBytes) throw errors.memory(rough, this.arena.limitBytes);
     const x = 0;
     const y = align(x + 4 * batch * m);
     const out = align(y + 4 * batch * n);
-    const params = align(out + 4 * batch * n);
-    const scratch = align(params + 4 * (n * m + n));
+    const scratch = align(out + 4 * batch * n);
     let bytes = align(scratch + k.scratch_bytes(m, n, batch));
     let shardAt: { moments: number; grads: number; cand: number } | undefined;
     if (batch > this.shardRows) {
@@ -144,7 +145,6 @@ export class Engine implements EngineCore {
       x: base + x,
       y: base + y,
       out: base + out,
-      params: base + params,
       scratch: base + scratch,
       gradOffset: k.scratch_grad_offset(m, n),
     };

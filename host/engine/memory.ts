@@ -46,6 +46,11 @@ export class SharedArena {
     return this.views.dv;
   }
 
+  /** The memory limit in bytes. */
+  get limitBytes(): number {
+    return this.maxBytes;
+  }
+
   /** True if `buffer` is this memory (under any of the buffer objects it has had). */
   owns(buffer: ArrayBufferLike): boolean {
     return this.buffers.has(buffer);

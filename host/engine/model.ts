@@ -5,7 +5,7 @@ import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } f
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
-import { planShards, shardGradient, shardMoments, wholeBatchIndex, type ShardBuffers } from "./shards.js";
+import { firstNonFiniteOf, planShards, shardGradient, shardMoments, type ShardBuffers } from "./shards.js";
 
 export interface TrainResult {
   /** Mean loss of the batch before the update, in the training space. */
@@ -122,17 +122,22 @@ export class Model {
   params(): Params {
     const ptr = this.live();
     const { kernels, arena } = this.core;
-    const stage = this.core.stage(this.inputs, this.outputs, 1);
-    kernels.f32_raw_params(ptr, stage.params);
-    const at = stage.params >>> 2;
     const nm = this.inputs * this.outputs;
-    const view = arena.view;
-    return {
-      W: arena.f32.slice(at, at + nm),
-      b: arena.f32.slice(at + nm, at + nm + this.outputs),
-      step: view.getFloat64(ptr + Header.step, true),
-      version: view.getFloat64(ptr + Header.version, true),
-    };
+    // a buffer of its own: the staging buffers may hold a batch the caller staged
+    const out = arena.alloc(4 * (nm + this.outputs), false);
+    try {
+      kernels.f32_raw_params(ptr, out);
+      const at = out >>> 2;
+      const view = arena.view;
+      return {
+        W: arena.f32.slice(at, at + nm),
+        b: arena.f32.slice(at + nm, at + nm + this.outputs),
+        step: view.getFloat64(ptr + Header.step, true),
+        version: view.getFloat64(ptr + Header.version, true),
+      };
+    } finally {
+      arena.release(out);
+    }
   }
 
   /** Versioned, self-describing bytes of the whole state; restore() or engine.restoreModel() read them. */
@@ -175,21 +180,22 @@ export class Model {
   private trainSharded(ptr: number, batch: number, buffers: ShardBuffers, scratch: number): number {
     const { kernels, variant, arena } = this.core;
     const plan = planShards(batch, this.core.shardRows);
-    const rejected = (i: number, status: number) => {
-      const relative = arena.view.getInt32(ptr + Header.badIndex, true);
-      arena.view.setInt32(ptr + Header.badIndex, wholeBatchIndex(plan, i, status, relative, this.inputs, this.outputs), true);
-      return status;
+    const rejected = (status: number) => {
+      const first = firstNonFiniteOf(arena.f32, buffers, batch, this.inputs, this.outputs);
+      if (!first) return status;
+      arena.view.setInt32(ptr + Header.badIndex, first.index, true);
+      return first.status;
     };
     if (this.opts.standardize) {
       for (let i = 0; i < plan.count; i++) {
         const status = shardMoments(kernels, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
-        if (status !== Status.ok) return rejected(i, status);
+        if (status !== Status.ok) return rejected(status);
       }
       kernels.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, batch, buffers.cand);
     }
     for (let i = 0; i < plan.count; i++) {
       const status = shardGradient(kernels, variant, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
-      if (status !== Status.ok) return rejected(i, status);
+      if (status !== Status.ok) return rejected(status);
     }
     return variant.shardApply(kernels)(ptr, buffers.grads, plan.count, batch, buffers.cand, scratch);
   }

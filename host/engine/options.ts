@@ -85,9 +85,12 @@ function flag(value: unknown, field: string, fallback: boolean): boolean {
   return value;
 }
 
-const positive = (v: number) => v > 0;
-const nonNegative = (v: number) => v >= 0;
-const fraction = (v: number) => v >= 0 && v < 1;
+// The kernels hold hyperparameters as f32: check the value they will actually see.
+const F32_MIN_NORMAL = 2 ** -126;
+const f32Normal = (v: number) => Math.fround(v) >= F32_MIN_NORMAL && Number.isFinite(Math.fround(v));
+const positive = (v: number) => v > 0 && f32Normal(v);
+const nonNegative = (v: number) => v === 0 || (v > 0 && f32Normal(v));
+const fraction = (v: number) => v >= 0 && Math.fround(v) < 1;
 
 function resolveOptimizer(value: unknown): ResolvedOptimizer {
   const spec: Record<string, unknown> = typeof value === "string" ? { type: value } : value === undefined ? { type: "sgd" } : isRecord(value) ? value : {};
@@ -100,7 +103,7 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
     if (!known.includes(key)) throw errors.config(`optimizer.${key}`, `is not an option of the ${type} optimiser (known: ${known.join(", ")})`);
   }
   const d = modelDefaults.optimizer;
-  const lr = real(spec.lr, "optimizer.lr", d[type].lr, positive, "> 0");
+  const lr = real(spec.lr, "optimizer.lr", d[type].lr, positive, "> 0 that a 32-bit float holds (1.2e-38 to 3.4e38)");
   switch (type) {
     case "sgd":
       return { type, lr };
@@ -108,16 +111,16 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
       return {
         type,
         lr,
-        momentum: real(spec.momentum, "optimizer.momentum", d.momentum.momentum, fraction, "in [0, 1)"),
+        momentum: real(spec.momentum, "optimizer.momentum", d.momentum.momentum, fraction, "in [0, 1) that stays below 1 as a 32-bit float"),
         nesterov: flag(spec.nesterov, "optimizer.nesterov", d.momentum.nesterov),
       };
     case "adam":
       return {
         type,
         lr,
-        beta1: real(spec.beta1, "optimizer.beta1", d.adam.beta1, fraction, "in [0, 1)"),
-        beta2: real(spec.beta2, "optimizer.beta2", d.adam.beta2, fraction, "in [0, 1)"),
-        eps: real(spec.eps, "optimizer.eps", d.adam.eps, positive, "> 0"),
+        beta1: real(spec.beta1, "optimizer.beta1", d.adam.beta1, fraction, "in [0, 1) that stays below 1 as a 32-bit float"),
+        beta2: real(spec.beta2, "optimizer.beta2", d.adam.beta2, fraction, "in [0, 1) that stays below 1 as a 32-bit float"),
+        eps: real(spec.eps, "optimizer.eps", d.adam.eps, positive, "> 0 that a 32-bit float holds (1.2e-38 to 3.4e38)"),
       };
   }
 }
@@ -145,9 +148,9 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
     inputs,
     outputs,
     loss,
-    huberDelta: real(options.huberDelta, "huberDelta", modelDefaults.huberDelta, positive, "> 0"),
+    huberDelta: real(options.huberDelta, "huberDelta", modelDefaults.huberDelta, positive, "> 0 that a 32-bit float holds (1.2e-38 to 3.4e38)"),
     optimizer: resolveOptimizer(options.optimizer),
-    l2: real(options.l2, "l2", modelDefaults.l2, nonNegative, ">= 0"),
+    l2: real(options.l2, "l2", modelDefaults.l2, nonNegative, "0, or from 1.2e-38 to 3.4e38 (32-bit float)"),
     standardize: flag(options.standardize, "standardize", modelDefaults.standardize),
     seed: seed as number,
   };

@@ -34,9 +34,15 @@ export interface ShardBuffers {
   cand: number;
 }
 
-/** Turns a shard-relative bad index (from the model header) into one relative to the whole batch. */
-export function wholeBatchIndex(plan: ShardPlan, shard: number, status: number, relative: number, m: number, n: number): number {
-  return firstRow(plan, shard) * (status === Status.nonFiniteX ? m : n) + relative;
+/**
+ * The first NaN or ±Inf of a batch in the shared memory, x before y, as one
+ * whole-batch step reports it (a shard that rejects may not hold the first).
+ */
+export function firstNonFiniteOf(f32: Float32Array, b: { x: number; y: number }, rows: number, m: number, n: number): { status: number; index: number } | undefined {
+  for (const [at, length, status] of [[b.x >>> 2, rows * m, Status.nonFiniteX], [b.y >>> 2, rows * n, Status.nonFiniteY]] as const) {
+    for (let i = 0; i < length; i++) if (!Number.isFinite(f32[at + i]!)) return { status, index: i };
+  }
+  return undefined;
 }
 
 /** The per-shard calls, shared by the in-process engine and the pool's workers. */

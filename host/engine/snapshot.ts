@@ -75,11 +75,25 @@ export function decodeSnapshot(bytes: unknown): ModelState {
     s2: floats(s.s2, "s2", p, Float32Array),
     stats: floats(s.stats, "stats", 2 * (m + n), Float64Array),
   };
+  checkConsistent(state, m, n);
   return state;
 }
 
+/** State the kernels could not go on from: a negative second moment or M2, statistics without samples. */
+function checkConsistent(state: ModelState, m: number, n: number): void {
+  if (state.s2.some((v) => v < 0)) throw errors.snapshot("s2 (Adam's second moment) holds a negative value");
+  const m2 = [...state.stats.subarray(m, 2 * m), ...state.stats.subarray(2 * m + n)];
+  if (m2.some((v) => v < 0)) throw errors.snapshot("stats holds a negative M2 (sum of squared deviations)");
+  if (state.count === 0 && state.stats.some((v) => v !== 0)) throw errors.snapshot("stats are not zero although count is 0");
+}
+
+/** Counters stay far below 2^53 so that a restored model can keep counting exactly. */
+const MAX_COUNTER = 2 ** 50;
+
 function counter(v: unknown, field: string): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 0) throw errors.snapshot(`${field} must be a non-negative integer`);
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MAX_COUNTER) {
+    throw errors.snapshot(`${field} must be an integer from 0 to 2^50`);
+  }
   return v as number;
 }
 

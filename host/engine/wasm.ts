@@ -67,5 +67,15 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
       },
     },
   });
-  return instance.exports as unknown as KernelExports;
+  const raw = instance.exports as unknown as KernelExports;
+  // sizes are u32 (usize) in the module, and JavaScript reads an i32 result as signed: read them unsigned
+  return {
+    ...raw,
+    heap_base: () => raw.heap_base() >>> 0,
+    model_bytes: (m, n) => raw.model_bytes(m, n) >>> 0,
+    scratch_bytes: (m, n, batch) => raw.scratch_bytes(m, n, batch) >>> 0,
+    scratch_grad_offset: (m, n) => raw.scratch_grad_offset(m, n) >>> 0,
+    moments_bytes: (m, n) => raw.moments_bytes(m, n) >>> 0,
+    shard_grad_bytes: (m, n) => raw.shard_grad_bytes(m, n) >>> 0,
+  };
 }

@@ -14,7 +14,7 @@ import { errors, type GradlineError } from "../engine/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
 import { Header, Status } from "../engine/layout.js";
-import { planShards, firstRow, rowsOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
+import { planShards, firstNonFiniteOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
 import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
 import type { ModelState } from "../engine/snapshot.js";
 import type { WorkerData } from "./worker.js";
@@ -80,8 +80,8 @@ interface ShardJob {
   buffers: ShardBuffers;
   phase: typeof T.TaskKind.moments | typeof T.TaskKind.gradient;
   remaining: number;
-  /** The lowest-numbered rejected shard, which is the one a single thread would report. */
-  rejected?: { shard: number; status: number };
+  /** The status of a shard that rejected its input (the error names the batch's first bad value). */
+  rejected?: number;
   failure?: GradlineError;
 }
 
@@ -587,7 +587,7 @@ export class PoolEngine {
   }
 
   private sendShards({ job, shards }: ShardWork): void {
-    if (job.failure || job.rejected) {
+    if (job.failure || job.rejected !== undefined) {
       // the step has failed already: skip the work, just count the group done
       this.shardGroupDone(job);
       return;
@@ -614,20 +614,17 @@ export class PoolEngine {
     });
     this.freeSlots--;
     this.piscina.run(task).then(
-      (result: Float64Array) => this.finishShards(job, shards, scratch, result),
-      (cause: unknown) => this.finishShards(job, shards, scratch, undefined, cause),
+      (result: Float64Array) => this.finishShards(job, scratch, result),
+      (cause: unknown) => this.finishShards(job, scratch, undefined, cause),
     );
   }
 
-  private finishShards(job: ShardJob, shards: number[], scratch: number, result: Float64Array | undefined, cause?: unknown): void {
+  private finishShards(job: ShardJob, scratch: number, result: Float64Array | undefined, cause?: unknown): void {
     this.local.arena.release(scratch);
     this.freeSlots++;
     if (!result) job.failure ??= errors.worker(cause);
     else {
-      shards.forEach((shard, i) => {
-        const status = result[i]!;
-        if (status !== Status.ok && (!job.rejected || shard < job.rejected.shard)) job.rejected = { shard, status };
-      });
+      for (const status of result) if (status !== Status.ok) job.rejected ??= status;
     }
     this.shardGroupDone(job);
     this.pump();
@@ -635,7 +632,7 @@ export class PoolEngine {
 
   private shardGroupDone(job: ShardJob): void {
     if (--job.remaining > 0) return;
-    const error = job.failure ?? (job.rejected ? this.shardError(job, job.rejected.shard, job.rejected.status) : undefined);
+    const error = job.failure ?? (job.rejected !== undefined ? this.shardError(job, job.rejected) : undefined);
     if (!error && job.phase === T.TaskKind.moments) {
       this.local.kernels.f32_moments_merge(job.block, job.buffers.moments, job.plan.count, job.plan.shardRows, job.plan.totalRows, job.buffers.cand);
       job.phase = T.TaskKind.gradient;
@@ -672,16 +669,10 @@ export class PoolEngine {
     this.idle(job.model);
   }
 
-  /** The error a single thread would give for the first rejected shard: its first non-finite value. */
-  private shardError(job: ShardJob, shard: number, status: number): Error {
-    const isX = status === Status.nonFiniteX;
-    const width = isX ? job.model.inputs : job.model.outputs;
-    const f32 = this.local.arena.f32;
-    const start = ((isX ? job.buffers.x : job.buffers.y) >>> 2) + firstRow(job.plan, shard) * width;
-    const length = rowsOf(job.plan, shard) * width;
-    let relative = 0;
-    while (relative < length && Number.isFinite(f32[start + relative]!)) relative++;
-    return this.nonFinite(job.model, job.step, status, firstRow(job.plan, shard) * width + relative);
+  /** The error a single thread would give: the batch's first non-finite value, x before y. */
+  private shardError(job: ShardJob, status: number): Error {
+    const first = firstNonFiniteOf(this.local.arena.f32, job.buffers, job.plan.totalRows, job.model.inputs, job.model.outputs);
+    return first ? this.nonFinite(job.model, job.step, first.status, first.index) : errors.wasm(`unexpected kernel status ${status}`);
   }
 
   private isDrained(): boolean {

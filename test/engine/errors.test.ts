@@ -50,7 +50,12 @@ describe("E_CONFIG: options are validated field by field", async () => {
     [{ inputs: 3, outputs: 2, optimizer: { type: "momentum", momentum: 1 } }, /options\.optimizer\.momentum must be a finite number in \[0, 1\)/],
     [{ inputs: 3, outputs: 2, optimizer: { type: "sgd", momentum: 0.9 } }, /options\.optimizer\.momentum is not an option of the sgd optimiser/],
     [{ inputs: 3, outputs: 2, optimizer: { type: "adam", beta2: 1.5 } }, /options\.optimizer\.beta2/],
-    [{ inputs: 3, outputs: 2, l2: -0.1 }, /options\.l2 must be a finite number >= 0/],
+    [{ inputs: 3, outputs: 2, l2: -0.1 }, /options\.l2 must be a finite number 0, or from 1\.2e-38/],
+    // values JavaScript accepts but the kernels' f32 would turn into 0, 1 or Infinity
+    [{ inputs: 3, outputs: 2, optimizer: { type: "adam", beta1: 0.99999999 } }, /options\.optimizer\.beta1 .*stays below 1 as a 32-bit float/],
+    [{ inputs: 3, outputs: 2, optimizer: { type: "adam", eps: 1e-50 } }, /options\.optimizer\.eps .*32-bit float/],
+    [{ inputs: 3, outputs: 2, optimizer: { type: "sgd", lr: 1e39 } }, /options\.optimizer\.lr/],
+    [{ inputs: 3, outputs: 2, l2: 1e-50 }, /options\.l2/],
     [{ inputs: 3, outputs: 2, standardize: "yes" }, /options\.standardize must be true or false/],
     [{ inputs: 3, outputs: 2, seed: -1 }, /options\.seed/],
     [{ inputs: 3, outputs: 2, learningRate: 0.1 }, /options\.learningRate is not a model option/],
@@ -159,6 +164,11 @@ describe("E_SNAPSHOT, E_DISPOSED, E_MEMORY, E_WASM", async () => {
     theta[3] = Number.NaN;
     rejectedUnchanged(model, () => model.restore(pack({ ...state, theta: new Uint8Array(theta.buffer) })), "E_SNAPSHOT", /theta\[3\] is not finite/);
     rejectedUnchanged(model, () => model.restore(pack({ ...state, s1: new Uint8Array(3) })), "E_SNAPSHOT", /s1 must be/);
+    const s2 = new Float32Array(new Uint8Array(state.s2!).buffer);
+    s2[0] = -1;
+    rejectedUnchanged(model, () => model.restore(pack({ ...state, s2: new Uint8Array(s2.buffer) })), "E_SNAPSHOT", /negative value/);
+    rejectedUnchanged(model, () => model.restore(pack({ ...state, count: 0 })), "E_SNAPSHOT", /not zero although count is 0/);
+    rejectedUnchanged(model, () => model.restore(pack({ ...state, version: 2 ** 53 - 1 })), "E_SNAPSHOT", /version must be an integer from 0 to 2\^50/);
     const other = engine.createModel({ inputs: 4, outputs: 2 });
     rejectedUnchanged(model, () => model.restore(other.snapshot()), "E_SHAPE", /snapshot holds a 2×4 model; this model is 2×3/);
     model.dispose();

@@ -93,3 +93,17 @@ describe("sharded training steps", () => {
     engine.close();
   });
 });
+
+describe("sharded validation order", () => {
+  it("reports the batch's first bad value in x before any in y, as a whole-batch step does", async () => {
+    const engine = await createEngine({ workers: 0, shardRows: 16 });
+    const model = engine.createModel({ inputs: m, outputs: n });
+    const r = rng(9);
+    const x = normals(r, batch * m);
+    const y = normals(r, batch * n);
+    y[0] = Number.NaN; // shard 0
+    x[40 * m + 1] = Number.NaN; // shard 2
+    expect(() => model.train(x, y)).toThrow(expect.objectContaining({ details: expect.objectContaining({ array: "x", index: 40 * m + 1 }) }));
+    engine.close();
+  });
+});

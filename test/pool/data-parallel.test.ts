@@ -45,6 +45,7 @@ describe("data-parallel steps", () => {
     const before = model.snapshot();
     bad!.x[700 * 8 + 3] = Number.POSITIVE_INFINITY; // shard 5
     bad!.x[900 * 8 + 1] = Number.NaN; // shard 7: later in the batch, not reported
+    bad!.y[10] = Number.NaN; // shard 0, but y: x is validated first
     const error = await model.train(bad!.x, bad!.y).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(GradlineError);
     expect((error as GradlineError).details).toMatchObject({ array: "x", index: 700 * 8 + 3, sample: 700, column: 3 });
