@@ -457,16 +457,21 @@ export class PoolEngine {
       })),
       scratch,
     );
-    this.freeSlots--;
-    this.piscina.run(task).then(
-      (result: Float64Array) => this.finishRuns(runs, scratch, result),
-      (cause: unknown) => this.finishRuns(runs, scratch, undefined, cause),
-    );
+    this.dispatch(task, scratch, (result, cause) => this.finishRuns(runs, result, cause));
   }
 
-  private finishRuns(runs: Run[], scratch: number, result: Float64Array | undefined, cause?: unknown): void {
-    this.local.arena.release(scratch);
-    this.freeSlots++;
+  /** Sends a task on a free slot; when it settles, frees the slot and its scratch, then hands over the outcome. */
+  private dispatch(task: Float64Array, scratch: number, done: (result: Float64Array | undefined, cause?: unknown) => void): void {
+    this.freeSlots--;
+    const settle = (result: Float64Array | undefined, cause?: unknown) => {
+      this.local.arena.release(scratch);
+      this.freeSlots++;
+      done(result, cause);
+    };
+    this.piscina.run(task).then((result: Float64Array) => settle(result), (cause: unknown) => settle(undefined, cause));
+  }
+
+  private finishRuns(runs: Run[], result: Float64Array | undefined, cause?: unknown): void {
     let at = 0;
     for (const { model, steps } of runs) {
       if (result) this.commit(model);
@@ -612,16 +617,10 @@ export class PoolEngine {
       scratch,
       shards,
     });
-    this.freeSlots--;
-    this.piscina.run(task).then(
-      (result: Float64Array) => this.finishShards(job, scratch, result),
-      (cause: unknown) => this.finishShards(job, scratch, undefined, cause),
-    );
+    this.dispatch(task, scratch, (result, cause) => this.finishShards(job, result, cause));
   }
 
-  private finishShards(job: ShardJob, scratch: number, result: Float64Array | undefined, cause?: unknown): void {
-    this.local.arena.release(scratch);
-    this.freeSlots++;
+  private finishShards(job: ShardJob, result: Float64Array | undefined, cause?: unknown): void {
     if (!result) job.failure ??= errors.worker(cause);
     else {
       for (const status of result) if (status !== Status.ok) job.rejected ??= status;
