@@ -12,7 +12,20 @@ export type ErrorCode =
   | "E_MEMORY"
   | "E_WASM"
   | "E_BUSY"
-  | "E_WORKER";
+  | "E_WORKER"
+  // raised by the protocol, the server and the client (docs/PROTOCOL.md)
+  | "E_DECODE"
+  | "E_FRAME"
+  | "E_MESSAGE"
+  | "E_TYPE"
+  | "E_FIELD"
+  | "E_VERSION"
+  | "E_NOT_FOUND"
+  | "E_CONFLICT"
+  | "E_LIMIT"
+  | "E_SHUTDOWN"
+  | "E_CLOSED"
+  | "E_INTERNAL";
 
 export class GradlineError extends Error {
   override readonly name = "GradlineError";
@@ -77,6 +90,46 @@ export const errors = {
       {},
       { cause },
     ),
+
+  decode: (cause: unknown) =>
+    new GradlineError(
+      "E_DECODE",
+      `the frame is not one well-formed MessagePack value (${cause instanceof Error ? cause.message : String(cause)}); nothing was done`,
+      {},
+      { cause },
+    ),
+
+  frame: () => new GradlineError("E_FRAME", "text frames are not accepted; send each message as one binary frame holding a MessagePack map"),
+
+  message: (why: string) => new GradlineError("E_MESSAGE", `${why}; every frame must be a MessagePack map with a string field "type"`),
+
+  unknownType: (type: string, known: readonly string[]) =>
+    new GradlineError("E_TYPE", `unknown message type "${type}" (known: ${known.join(", ")})`, { type }),
+
+  field: (field: string, why: string) => new GradlineError("E_FIELD", `field "${field}" ${why}; nothing was done`, { field }),
+
+  version: (asked: unknown, supported: number) =>
+    new GradlineError("E_VERSION", `protocol version ${String(asked)} is not supported; this server speaks version ${supported}`, { asked, supported }),
+
+  notFound: (model: string) =>
+    new GradlineError("E_NOT_FOUND", `no model named "${model}"; create it first (list shows the models there are)`, { model }),
+
+  conflict: (model: string, field: string, existing: unknown, asked: unknown) =>
+    new GradlineError(
+      "E_CONFLICT",
+      `model "${model}" already exists with ${field} = ${JSON.stringify(existing)}, not ${JSON.stringify(asked)}; open it, delete it first, or use another name`,
+      { model, field },
+    ),
+
+  limit: (what: string, value: number, max: number) =>
+    new GradlineError("E_LIMIT", `${what} is ${value}, over this server's limit of ${max}; nothing was done. Split the request.`, { what, value, max }),
+
+  shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
+
+  closed: (why: string) => new GradlineError("E_CLOSED", `the connection closed before the reply arrived (${why}); the request may or may not have been applied`),
+
+  internal: (cause: unknown) =>
+    new GradlineError("E_INTERNAL", `internal server error (${cause instanceof Error ? cause.message : String(cause)}); please report it`, {}, { cause }),
 
   wasm: (why: string, cause?: unknown) =>
     new GradlineError("E_WASM", `cannot load the gradline kernels: ${why}`, {}, cause === undefined ? undefined : { cause }),

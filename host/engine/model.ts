@@ -118,6 +118,13 @@ export class Model {
     };
   }
 
+  /** The step count and parameter version, without reading the parameters. */
+  progress(): { step: number; version: number } {
+    const ptr = this.live();
+    const view = this.core.arena.view;
+    return { step: view.getFloat64(ptr + Header.step, true), version: view.getFloat64(ptr + Header.version, true) };
+  }
+
   /** W and b in raw units, with the step and version they belong to. */
   params(): Params {
     const ptr = this.live();

@@ -173,6 +173,9 @@ export class PoolModel {
   params(): Params {
     return this.committed.params();
   }
+  progress(): { step: number; version: number } {
+    return this.committed.progress();
+  }
   snapshot(): Uint8Array {
     return this.committed.snapshot();
   }

@@ -1,0 +1,46 @@
+// Bytes ↔ messages. Only plain MessagePack types go on the wire: maps with string
+// keys, strings, integers, float64, booleans, nil, arrays and bin. Float arrays are
+// bin holding little-endian float32 (every platform Node and browsers run on is
+// little-endian, so a Float32Array's bytes are that already).
+import { Packr, Unpackr } from "msgpackr";
+import { errors } from "../engine/errors.js";
+
+// No records, no bundled strings, no typed-array or Date extensions: what any
+// MessagePack library writes and reads.
+const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false, structuredClone: false });
+// msgpackr renames a "__proto__" key, so no decoded map can reach a prototype.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes a message: every Float32Array field becomes bin; undefined fields are left out. */
+export function encode(message: object): Uint8Array {
+  const wire: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    if (value === undefined) continue;
+    wire[key] = value instanceof Float32Array ? binOf(value) : value;
+  }
+  return packr.pack(wire);
+}
+
+/** Decodes one frame to a value; anything but exactly one well-formed MessagePack value is E_DECODE. */
+export function decode(frame: Uint8Array): unknown {
+  try {
+    return unpackr.unpack(frame);
+  } catch (error) {
+    throw errors.decode(error);
+  }
+}
+
+/** The bytes of a float array, as the bin that carries it. */
+export function binOf(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/**
+ * The float32 values a bin holds: a view of the same bytes when they are 4-byte
+ * aligned, else an aligned copy. A view shares the frame's lifetime.
+ */
+export function floatsOf(bytes: Uint8Array, field: string): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw errors.field(field, `holds ${bytes.byteLength} bytes, not a whole number of float32 values`);
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  return new Float32Array(Uint8Array.prototype.slice.call(bytes).buffer);
+}

@@ -1,0 +1,88 @@
+// The wire messages: one MessagePack map per binary WebSocket frame, told apart by
+// its `type`. docs/PROTOCOL.md is the normative description; these types mirror it.
+// Float arrays travel as `bin` holding little-endian float32, row-major.
+import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
+
+/** Bumped on any change a deployed client could notice. */
+export const PROTOCOL_VERSION = 1;
+
+/** A request's sequence number: chosen by the client, echoed by the reply (0 … 2^53 − 1). */
+export type Seq = number;
+
+/** Model options as they travel in `create` (ModelOptions without `init`). */
+export type WireModelConfig = Omit<ModelOptions, "init">;
+
+// ---- client → server -------------------------------------------------------
+
+export interface HelloRequest { type: "hello"; seq: Seq; protocol: number; client?: string }
+export interface CreateRequest { type: "create"; seq: Seq; model: string; config: WireModelConfig }
+export interface OpenRequest { type: "open"; seq: Seq; model: string }
+/** x: rows × inputs float32, y: rows × outputs float32. */
+export interface TrainRequest { type: "train"; seq: Seq; model: string; x: Float32Array; y: Float32Array }
+export interface PredictRequest { type: "predict"; seq: Seq; model: string; x: Float32Array }
+export interface ParamsRequest { type: "params"; seq: Seq; model: string }
+/** Updates are pushed when at least `everySteps` steps and `minIntervalMs` have passed since the last one. */
+export interface SubscribeRequest { type: "subscribe"; seq: Seq; model: string; everySteps: number; minIntervalMs: number }
+export interface UnsubscribeRequest { type: "unsubscribe"; seq: Seq; model: string }
+export interface ListRequest { type: "list"; seq: Seq }
+export interface DeleteRequest { type: "delete"; seq: Seq; model: string }
+
+export type Request =
+  | HelloRequest | CreateRequest | OpenRequest | TrainRequest | PredictRequest | ParamsRequest
+  | SubscribeRequest | UnsubscribeRequest | ListRequest | DeleteRequest;
+
+export type RequestType = Request["type"];
+
+export const REQUEST_TYPES: readonly RequestType[] = Object.freeze([
+  "hello", "create", "open", "train", "predict", "params", "subscribe", "unsubscribe", "list", "delete",
+]);
+
+// ---- server → client -------------------------------------------------------
+
+export interface ServerLimits {
+  /** Largest frame accepted, in bytes. */
+  maxPayload: number;
+  /** Most rows in one train or predict. */
+  maxRows: number;
+  /** Most requests of one connection awaiting their reply. */
+  maxInflight: number;
+}
+
+export interface WelcomeReply { type: "welcome"; seq: Seq; protocol: number; server: string; limits: ServerLimits }
+
+/** A model's description: the answer to create and open, and an entry of list. */
+export interface ModelInfo {
+  model: string;
+  config: ResolvedModelOptions;
+  step: number;
+  version: number;
+  /** Loss of the last step, or null before the first. */
+  loss: number | null;
+}
+
+export interface ModelReply extends ModelInfo { type: "model"; seq: Seq; created: boolean }
+export interface AckReply { type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number }
+export interface PredictionReply { type: "prediction"; seq: Seq; model: string; version: number; rows: number; y: Float32Array }
+
+/** W is outputs × inputs row-major, b has outputs entries; raw units. */
+export interface ParamsFields { model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array }
+export interface ParamsReply extends ParamsFields { type: "params"; seq: Seq }
+/** Pushed to subscribers (no seq). `loss` is the last step's. */
+export interface UpdatePush extends ParamsFields { type: "update"; loss: number | null }
+
+export interface SubscribedReply { type: "subscribed"; seq: Seq; model: string; everySteps: number; minIntervalMs: number }
+export interface UnsubscribedReply { type: "unsubscribed"; seq: Seq; model: string }
+export interface ModelsReply { type: "models"; seq: Seq; models: ModelInfo[] }
+export interface DeletedReply { type: "deleted"; seq: Seq; model: string }
+/** Pushed to subscribers of a model that was deleted (no seq); their subscription ends. */
+export interface DeletedPush { type: "deleted"; model: string }
+
+/** seq is present when the error answers a request whose seq could be read. */
+export interface ErrorReply { type: "error"; seq?: Seq; code: string; message: string; model?: string }
+
+export type Reply =
+  | WelcomeReply | ModelReply | AckReply | PredictionReply | ParamsReply | UpdatePush
+  | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | ErrorReply;
+
+/** Model names: what may follow in the data folder and in metric labels. */
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -1,0 +1,129 @@
+// Decoded value → typed request, or an error naming the field. Only types and
+// ranges are checked here; shapes against the model are the server's business.
+import { errors } from "../engine/errors.js";
+import { floatsOf } from "./codec.js";
+import { MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type Request, type RequestType, type Seq, type WireModelConfig } from "./messages.js";
+
+type Fields = Record<string, unknown>;
+
+/** A decoded MessagePack map: a plain object, not an extension's class (Date, msgpackr's 0xc1 marker …). */
+const isMap = (v: unknown): v is Fields =>
+  typeof v === "object" && v !== null && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null);
+
+const own = (map: Fields, key: string): unknown => (Object.hasOwn(map, key) ? map[key] : undefined);
+
+/** The seq of a decoded value if it has a valid one: lets an error answer even a bad request. */
+export function seqOf(value: unknown): Seq | undefined {
+  if (!isMap(value)) return undefined;
+  const seq = own(value, "seq");
+  const n = typeof seq === "bigint" && seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seq) : seq;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Validates a decoded frame as a request. */
+export function parseRequest(value: unknown): Request {
+  if (!isMap(value)) throw errors.message(`the frame holds ${describe(value)}, not a map`);
+  const type = own(value, "type");
+  if (typeof type !== "string") throw errors.message(`field "type" is ${describe(type)}`);
+  if (!(REQUEST_TYPES as readonly string[]).includes(type)) throw errors.unknownType(type, REQUEST_TYPES);
+  const seq = integer(value, "seq", 0, Number.MAX_SAFE_INTEGER);
+  const known = type as RequestType;
+  switch (known) {
+    case "hello": {
+      const protocol = integer(value, "protocol", 0, Number.MAX_SAFE_INTEGER);
+      if (protocol !== PROTOCOL_VERSION) throw errors.version(protocol, PROTOCOL_VERSION);
+      const client = optional(value, "client", text);
+      return client === undefined ? { type: "hello", seq, protocol } : { type: "hello", seq, protocol, client };
+    }
+    case "create":
+      return { type: "create", seq, model: modelName(value), config: modelConfig(value) };
+    case "train":
+      return { type: "train", seq, model: modelName(value), x: floats(value, "x"), y: floats(value, "y") };
+    case "predict":
+      return { type: "predict", seq, model: modelName(value), x: floats(value, "x") };
+    case "subscribe":
+      return {
+        type: "subscribe", seq, model: modelName(value),
+        everySteps: optional(value, "everySteps", (v, f) => integer(v, f, 1, 2 ** 32)) ?? 1,
+        minIntervalMs: optional(value, "minIntervalMs", (v, f) => integer(v, f, 0, 86_400_000)) ?? 0,
+      };
+    case "list":
+      return { type: "list", seq };
+    case "open":
+    case "params":
+    case "unsubscribe":
+    case "delete":
+      return { type: known, seq, model: modelName(value) };
+  }
+}
+
+function integer(map: Fields, field: string, min: number, max: number): number {
+  const raw = own(map, field);
+  if (raw === undefined) throw errors.field(field, "is missing");
+  const value = typeof raw === "bigint" && raw >= BigInt(min) && raw <= BigInt(max) ? Number(raw) : raw;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw errors.field(field, `must be an integer from ${min} to ${max} (got ${describe(raw)})`);
+  }
+  return value;
+}
+
+function text(map: Fields, field: string): string {
+  const value = own(map, field);
+  if (value === undefined) throw errors.field(field, "is missing");
+  if (typeof value !== "string") throw errors.field(field, `must be a string (got ${describe(value)})`);
+  return value;
+}
+
+function modelName(map: Fields): string {
+  const name = text(map, "model");
+  if (!MODEL_NAME.test(name)) {
+    throw errors.field("model", `must be 1 to 128 of A–Z a–z 0–9 . _ - and start with a letter or digit (got ${JSON.stringify(name.slice(0, 140))})`);
+  }
+  return name;
+}
+
+function floats(map: Fields, field: string): Float32Array {
+  const value = own(map, field);
+  if (value === undefined) throw errors.field(field, "is missing");
+  if (!(value instanceof Uint8Array)) throw errors.field(field, `must be bin holding little-endian float32 values (got ${describe(value)})`);
+  return floatsOf(value, field);
+}
+
+function optional<T>(map: Fields, field: string, read: (map: Fields, field: string) => T): T | undefined {
+  return own(map, field) === undefined || own(map, field) === null ? undefined : read(map, field);
+}
+
+/** The model options of a create: a map of plain values the engine validates. */
+function modelConfig(map: Fields): WireModelConfig {
+  const config = own(map, "config");
+  if (!isMap(config)) throw errors.field("config", `must be a map of model options (got ${describe(config)})`);
+  if (Object.hasOwn(config, "init")) throw errors.field("config.init", "is not accepted over the wire; models start from their seed");
+  return plainMap(config, "config") as unknown as WireModelConfig;
+}
+
+/** A copy holding only strings, numbers, booleans and maps of those; integers sent as uint64 become numbers. */
+function plainMap(map: Fields, path: string): Fields {
+  const out: Fields = {};
+  for (const [key, value] of Object.entries(map)) {
+    const field = `${path}.${key}`;
+    if (key === "__proto__") throw errors.field(field, "is not a model option");
+    if (typeof value === "bigint" && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) out[key] = Number(value);
+    else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
+    else if (isMap(value)) out[key] = plainMap(value, field);
+    else throw errors.field(field, `must be a string, number, boolean or map of those (got ${describe(value)})`);
+  }
+  return out;
+}
+
+/** A short description of a value's wire type, for error messages. */
+function describe(value: unknown): string {
+  if (value === undefined) return "missing";
+  if (value === null) return "nil";
+  if (value instanceof Uint8Array) return `bin of ${value.byteLength} bytes`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (isMap(value)) return "a map";
+  if (value instanceof Date) return "a timestamp";
+  if (typeof value === "object") return `a ${value.constructor?.name ?? "non-map"} value`;
+  return `${typeof value} ${String(value)}`;
+}

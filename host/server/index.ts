@@ -1,0 +1,2 @@
+export { startServer, type GradlineServer } from "./server.js";
+export { serverDefaults, type ServerOptions } from "./options.js";

@@ -1,0 +1,141 @@
+// Prometheus text exposition (format 0.0.4): counters, gauges and one histogram,
+// with labels. Small enough to own; the server renders it on GET /metrics.
+
+type Labels = Readonly<Record<string, string>>;
+
+const escapeLabel = (v: string): string => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+
+function labelText(labels: Labels): string {
+  const entries = Object.entries(labels);
+  return entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+}
+
+const number = (v: number): string => (Number.isNaN(v) ? "NaN" : v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : String(v));
+
+interface Metric {
+  render(): string;
+}
+
+class Family<T> {
+  protected readonly series = new Map<string, { labels: Labels; value: T }>();
+  constructor(readonly name: string, readonly help: string, readonly kind: "counter" | "gauge" | "histogram") {}
+
+  protected entry(labels: Labels, init: () => T): { labels: Labels; value: T } {
+    const key = labelText(labels);
+    let entry = this.series.get(key);
+    if (!entry) this.series.set(key, (entry = { labels, value: init() }));
+    return entry;
+  }
+
+  /** Drops one labelled series (a deleted model's). */
+  remove(labels: Labels): void {
+    this.series.delete(labelText(labels));
+  }
+
+  protected header(): string {
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.kind}\n`;
+  }
+}
+
+export class Counter extends Family<number> implements Metric {
+  constructor(name: string, help: string) {
+    super(name, help, "counter");
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    this.entry(labels, () => 0).value += by;
+  }
+  get(labels: Labels = {}): number {
+    return this.series.get(labelText(labels))?.value ?? 0;
+  }
+  render(): string {
+    let out = this.header();
+    for (const { labels, value } of this.series.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
+    return out;
+  }
+}
+
+/** A gauge holds set values, or reads them when rendered (`collect`). */
+export class Gauge extends Family<number> implements Metric {
+  constructor(name: string, help: string, private readonly collect?: () => number) {
+    super(name, help, "gauge");
+  }
+  set(labels: Labels, value: number): void {
+    this.entry(labels, () => 0).value = value;
+  }
+  render(): string {
+    if (this.collect) this.entry({}, () => 0).value = this.collect();
+    let out = this.header();
+    for (const { labels, value } of this.series.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
+    return out;
+  }
+}
+
+/** Cumulative buckets with upper bounds in seconds, as Prometheus expects. */
+export class Histogram extends Family<{ counts: Float64Array; sum: number; count: number }> implements Metric {
+  constructor(name: string, help: string, private readonly bounds: readonly number[]) {
+    super(name, help, "histogram");
+  }
+  observe(seconds: number, labels: Labels = {}): void {
+    const h = this.entry(labels, () => ({ counts: new Float64Array(this.bounds.length), sum: 0, count: 0 })).value;
+    // bounds are few and sorted: a linear scan beats a search at this size
+    for (let i = 0; i < this.bounds.length; i++) {
+      if (seconds <= this.bounds[i]!) {
+        h.counts[i]!++;
+        break;
+      }
+    }
+    h.sum += seconds;
+    h.count++;
+  }
+  render(): string {
+    let out = this.header();
+    for (const { labels, value } of this.series.values()) {
+      let cumulative = 0;
+      this.bounds.forEach((bound, i) => {
+        cumulative += value.counts[i]!;
+        out += `${this.name}_bucket${labelText({ ...labels, le: number(bound) })} ${cumulative}\n`;
+      });
+      out += `${this.name}_bucket${labelText({ ...labels, le: "+Inf" })} ${value.count}\n`;
+      out += `${this.name}_sum${labelText(labels)} ${value.sum}\n${this.name}_count${labelText(labels)} ${value.count}\n`;
+    }
+    return out;
+  }
+}
+
+export class Registry {
+  private readonly metrics: Metric[] = [];
+  add<M extends Metric>(metric: M): M {
+    this.metrics.push(metric);
+    return metric;
+  }
+  render(): string {
+    return this.metrics.map((m) => m.render()).join("");
+  }
+}
+
+/** The server's metrics, by name. */
+export function serverMetrics(read: { connections: () => number; queueDepth: () => number; models: () => number }) {
+  const registry = new Registry();
+  return {
+    registry,
+    connections: registry.add(new Gauge("gradline_connections", "Open WebSocket connections.", read.connections)),
+    connectionsTotal: registry.add(new Counter("gradline_connections_total", "WebSocket connections accepted.")),
+    rejectedUpgrades: registry.add(new Counter("gradline_upgrades_rejected_total", "WebSocket upgrades refused, by reason.")),
+    messages: registry.add(new Counter("gradline_messages_total", "Frames received, by message type.")),
+    batches: registry.add(new Counter("gradline_batches_total", "Training batches applied.")),
+    samples: registry.add(new Counter("gradline_samples_total", "Training samples applied.")),
+    errors: registry.add(new Counter("gradline_errors_total", "Error replies sent, by code.")),
+    stepLatency: registry.add(
+      new Histogram("gradline_step_latency_seconds", "Time from a train frame's arrival to its ack being queued for sending.", [
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+      ]),
+    ),
+    queueDepth: registry.add(new Gauge("gradline_queue_depth", "Training steps accepted and not yet applied.", read.queueDepth)),
+    models: registry.add(new Gauge("gradline_models", "Models loaded.", read.models)),
+    updatesSent: registry.add(new Counter("gradline_updates_sent_total", "Parameter updates pushed to subscribers.")),
+    modelLoss: registry.add(new Gauge("gradline_model_loss", "Loss of each model's last step.")),
+    modelStep: registry.add(new Gauge("gradline_model_step", "Steps each model has taken.")),
+  };
+}
+
+export type ServerMetrics = ReturnType<typeof serverMetrics>;

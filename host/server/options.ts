@@ -1,0 +1,97 @@
+// Server options: the public interface, the resolved form and the frozen defaults.
+import { errors } from "../engine/errors.js";
+import type { EngineOptions } from "../engine/engine.js";
+import type { PoolOptions } from "../pool/pool.js";
+
+export interface ServerOptions {
+  /** Interface to listen on. Default 127.0.0.1; without tokens it is always loopback. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Bearer tokens a client must present. None: loopback only. */
+  tokens?: readonly string[];
+  /** Engine worker threads; 0 trains on the server's own thread. Default: the number of cores. */
+  workers?: number;
+  /** Largest frame accepted, in bytes; a larger one closes the connection (1009). Default 16 MiB. */
+  maxPayload?: number;
+  /** Most rows in one train or predict. Default 65536. */
+  maxRows?: number;
+  /** Most requests of one connection awaiting their reply; more are refused with E_BUSY. Default 4096. */
+  maxInflight?: number;
+  /** Seconds without traffic before a connection is closed (pings keep live clients open); 0 never. Default 120. */
+  idleTimeout?: number;
+  /** Bytes a connection may have unsent before its subscription updates wait for it to drain. Default 256 KiB. */
+  updateBackpressure?: number;
+  /** Bytes a connection may have unsent before it is closed as not reading its replies. Default 64 MiB. */
+  maxBackpressure?: number;
+  /** Start on uWebSockets.js's pure-JS fallback instead of refusing. Default false. */
+  allowFallback?: boolean;
+  /** Engine options passed through (kernel, memory, pool limits). */
+  engine?: Omit<EngineOptions & PoolOptions, "workers">;
+  /** Where the server says what it does. Default console.log; pass () => {} to silence. */
+  log?: (line: string) => void;
+}
+
+export interface ResolvedServerOptions {
+  host: string;
+  port: number;
+  tokens: readonly string[];
+  workers: number | undefined;
+  maxPayload: number;
+  maxRows: number;
+  maxInflight: number;
+  idleTimeout: number;
+  updateBackpressure: number;
+  maxBackpressure: number;
+  allowFallback: boolean;
+  engine: Omit<EngineOptions & PoolOptions, "workers">;
+  log: (line: string) => void;
+}
+
+export const serverDefaults = Object.freeze({
+  host: "127.0.0.1",
+  port: 8080,
+  maxPayload: 16 * 1024 * 1024,
+  maxRows: 65_536,
+  maxInflight: 4096,
+  idleTimeout: 120,
+  updateBackpressure: 256 * 1024,
+  maxBackpressure: 64 * 1024 * 1024,
+});
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host);
+
+function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw errors.config(field, `must be an integer from ${min} to ${max} (got ${String(value)})`);
+  }
+  return value;
+}
+
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  const tokens = options.tokens ?? [];
+  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string" || t.length < 16 || /\s/.test(t))) {
+    throw errors.config("tokens", "must be a list of tokens of at least 16 characters without spaces");
+  }
+  const host = options.host ?? serverDefaults.host;
+  if (typeof host !== "string" || host === "") throw errors.config("host", "must be a host name or IP address");
+  const maxPayload = integer(options.maxPayload, "maxPayload", 1024, 2 ** 30, serverDefaults.maxPayload);
+  return {
+    host,
+    port: integer(options.port, "port", 0, 65_535, serverDefaults.port),
+    tokens,
+    workers: options.workers,
+    maxPayload,
+    maxRows: integer(options.maxRows, "maxRows", 1, 1 << 24, serverDefaults.maxRows),
+    maxInflight: integer(options.maxInflight, "maxInflight", 1, 1 << 20, serverDefaults.maxInflight),
+    idleTimeout: integer(options.idleTimeout, "idleTimeout", 0, 960, serverDefaults.idleTimeout),
+    updateBackpressure: integer(options.updateBackpressure, "updateBackpressure", 0, 2 ** 30, serverDefaults.updateBackpressure),
+    maxBackpressure: integer(options.maxBackpressure, "maxBackpressure", maxPayload, 2 ** 31 - 1, Math.max(maxPayload, serverDefaults.maxBackpressure)),
+    allowFallback: options.allowFallback ?? false,
+    engine: options.engine ?? {},
+    log: options.log ?? ((line) => console.log(line)),
+  };
+}

@@ -1,0 +1,80 @@
+// The models a server holds, by name, with what the protocol reports about them.
+import type { Engine } from "../engine/engine.js";
+import type { Model } from "../engine/model.js";
+import type { ResolvedModelOptions } from "../engine/options.js";
+import type { PoolEngine, PoolModel } from "../pool/pool.js";
+import { encode } from "../protocol/codec.js";
+import type { ModelInfo, UpdatePush } from "../protocol/messages.js";
+
+export type ServingEngine = Engine | PoolEngine;
+export type ServedModel = Model | PoolModel;
+
+/** Something that wants to hear of a model's steps (a subscription). */
+export interface StepListener {
+  stepped(entry: ModelEntry): void;
+  deleted(entry: ModelEntry): void;
+}
+
+export class ModelEntry {
+  lastLoss: number | null = null;
+  readonly listeners = new Set<StepListener>();
+  private update: { version: number; frame: Uint8Array } | undefined;
+
+  constructor(readonly name: string, readonly model: ServedModel) {}
+
+  get config(): ResolvedModelOptions {
+    return this.model.options;
+  }
+
+  info(): ModelInfo {
+    const { step, version } = this.model.progress();
+    return { model: this.name, config: this.config, step, version, loss: this.lastLoss };
+  }
+
+  /** The encoded update push of the current parameters; shared by every subscriber until the next step. */
+  updateFrame(): Uint8Array {
+    const params = this.model.params();
+    if (this.update?.version === params.version) return this.update.frame;
+    const push: UpdatePush = {
+      type: "update", model: this.name, version: params.version, step: params.step,
+      inputs: this.model.inputs, outputs: this.model.outputs, W: params.W, b: params.b, loss: this.lastLoss,
+    };
+    this.update = { version: params.version, frame: encode(push) };
+    return this.update.frame;
+  }
+}
+
+export class Registry {
+  private readonly entries = new Map<string, ModelEntry>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(name: string): ModelEntry | undefined {
+    return this.entries.get(name);
+  }
+
+  add(entry: ModelEntry): void {
+    this.entries.set(entry.name, entry);
+  }
+
+  /** Removes and disposes a model; its listeners hear of it. */
+  delete(entry: ModelEntry): void {
+    this.entries.delete(entry.name);
+    entry.model.dispose();
+    for (const listener of [...entry.listeners]) listener.deleted(entry);
+    entry.listeners.clear();
+  }
+
+  /** Queued steps of every model. */
+  queueDepth(): number {
+    let depth = 0;
+    for (const entry of this.entries.values()) depth += "queueDepth" in entry.model ? entry.model.queueDepth : 0;
+    return depth;
+  }
+
+  values(): IterableIterator<ModelEntry> {
+    return this.entries.values();
+  }
+}

@@ -1,0 +1,357 @@
+// The gradline server: a uWebSockets.js app speaking the MessagePack protocol on
+// "/", with GET /healthz and GET /metrics on the same port. Every frame is decoded
+// and validated before anything touches a model; a rejected one is answered with
+// an error and the connection stays open.
+import { performance } from "node:perf_hooks";
+import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
+import { errors, GradlineError } from "../engine/errors.js";
+import type { Samples } from "../engine/model.js";
+import { resolveModelOptions } from "../engine/options.js";
+import { createEngine } from "../pool/index.js";
+import { decode, encode } from "../protocol/codec.js";
+import {
+  PROTOCOL_VERSION, type AckReply, type CreateRequest, type ErrorReply, type ModelReply, type ModelsReply,
+  type ParamsReply, type PredictionReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
+} from "../protocol/messages.js";
+import { parseRequest, seqOf } from "../protocol/requests.js";
+import { presentedToken, TokenCheck } from "./auth.js";
+import { serverMetrics, type ServerMetrics } from "./metrics.js";
+import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
+import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
+import { Session, Subscription } from "./session.js";
+import { loadUws, type Uws } from "./uws.js";
+
+const SERVER_NAME = "gradline/0.1.0";
+
+export interface GradlineServer {
+  readonly host: string;
+  readonly port: number;
+  /** ws://host:port/ */
+  readonly url: string;
+  readonly engine: ServingEngine;
+  readonly metrics: ServerMetrics;
+  /** Stops accepting, finishes every accepted step and sends its ack, then closes every connection. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<GradlineServer> {
+  const resolved = resolveServerOptions(options);
+  const uws = loadUws(resolved.allowFallback);
+  const engine: ServingEngine =
+    resolved.workers === 0
+      ? await createEngine({ ...resolved.engine, workers: 0 })
+      : await createEngine(resolved.workers === undefined ? resolved.engine : { ...resolved.engine, workers: resolved.workers });
+  const server = new Server(uws, engine, resolved);
+  try {
+    await server.listen();
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  return server;
+}
+
+class Server implements GradlineServer {
+  readonly host: string;
+  port = 0;
+  readonly metrics: ServerMetrics;
+  private readonly app;
+  private readonly models = new Registry();
+  private readonly sessions = new Set<Session>();
+  private readonly tokens: TokenCheck;
+  private listenSocket: us_listen_socket | undefined;
+  private state: "serving" | "draining" | "closed" = "serving";
+  private closing: Promise<void> | undefined;
+  private nextSessionId = 1;
+  /** Requests of every session awaiting their reply, and who waits for none to be left. */
+  private inflight = 0;
+  private whenIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly uws: Uws,
+    readonly engine: ServingEngine,
+    private readonly options: ResolvedServerOptions,
+  ) {
+    this.tokens = new TokenCheck(options.tokens);
+    this.host = this.tokens.open && !isLoopback(options.host) ? "127.0.0.1" : options.host;
+    this.metrics = serverMetrics({
+      connections: () => this.sessions.size,
+      queueDepth: () => this.models.queueDepth(),
+      models: () => this.models.size,
+    });
+    this.app = uws.App();
+    this.app.ws<{ session: Session }>("/", {
+      maxPayloadLength: options.maxPayload,
+      idleTimeout: options.idleTimeout,
+      sendPingsAutomatically: true,
+      maxBackpressure: options.maxBackpressure,
+      closeOnBackpressureLimit: 0,
+      compression: uws.DISABLED,
+      upgrade: (res, req, context) => {
+        const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
+        if (this.state !== "serving") return this.refuse(res, "503 Service Unavailable", "shutting down", "the server is shutting down\n");
+        if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+        const session = new Session(this.nextSessionId++, {
+          updateBackpressure: options.updateBackpressure,
+          updateSent: () => this.metrics.updatesSent.inc(),
+        });
+        res.upgrade(
+          { session },
+          req.getHeader("sec-websocket-key"),
+          req.getHeader("sec-websocket-protocol"),
+          req.getHeader("sec-websocket-extensions"),
+          context,
+        );
+      },
+      open: (ws) => {
+        const { session } = ws.getUserData();
+        session.ws = ws;
+        session.open = true;
+        this.sessions.add(session);
+        this.metrics.connectionsTotal.inc();
+      },
+      message: (ws, data, isBinary) => this.onFrame(ws.getUserData().session, data, isBinary),
+      drain: (ws) => ws.getUserData().session.drained(),
+      close: (ws) => {
+        const { session } = ws.getUserData();
+        session.closed();
+        this.sessions.delete(session);
+      },
+    });
+    this.app.get("/healthz", (res) => {
+      const status = this.state === "serving" ? "200 OK" : "503 Service Unavailable";
+      const body = JSON.stringify({ status: this.state === "serving" ? "ok" : this.state, models: this.models.size, connections: this.sessions.size });
+      res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body));
+    });
+    this.app.get("/metrics", (res, req) => {
+      const token = presentedToken(req.getHeader("authorization"), "");
+      if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+      const body = this.metrics.registry.render();
+      res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body));
+    });
+    this.app.any("/*", (res) => {
+      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, GET /healthz, GET /metrics\n"));
+    });
+  }
+
+  get url(): string {
+    return `ws://${this.host.includes(":") ? `[${this.host}]` : this.host}:${this.port}/`;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.host, this.options.port, (socket) => {
+        if (!socket) {
+          reject(new GradlineError("E_CONFIG", `cannot listen on ${this.host}:${this.options.port} (in use, or not an address of this machine)`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = this.uws.us_socket_local_port(socket as unknown as Parameters<Uws["us_socket_local_port"]>[0]);
+        const auth = this.tokens.open
+          ? `no token configured: loopback only${isLoopback(this.options.host) ? "" : ` (asked for ${this.options.host})`}`
+          : `${this.options.tokens.length} token(s) required`;
+        this.options.log(`gradline listening on ${this.url} (${auth}; ${this.describeEngine()})`);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.state = "draining";
+    if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    // Every accepted step finishes and its ack is sent; new requests get E_SHUTDOWN.
+    await this.engine.close();
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
+    for (const session of [...this.sessions]) session.end(1001, "server shutting down");
+    this.state = "closed";
+  }
+
+  private describeEngine(): string {
+    return "workers" in this.engine ? `${this.engine.workers} worker(s)` : "in-process engine";
+  }
+
+  private refuse(res: HttpResponse, status: string, reason: string, body: string): void {
+    this.metrics.rejectedUpgrades.inc({ reason });
+    res.cork(() => {
+      res.writeStatus(status);
+      if (status.startsWith("401")) res.writeHeader("WWW-Authenticate", 'Bearer realm="gradline"');
+      res.end(body);
+    });
+  }
+
+  // ---- frames --------------------------------------------------------------
+
+  private onFrame(session: Session, data: ArrayBuffer, isBinary: boolean): void {
+    const received = performance.now();
+    if (!isBinary) return this.fail(session, errors.frame(), undefined);
+    let value: unknown;
+    try {
+      // a view, not a copy: everything below that keeps data copies it before returning
+      value = decode(Buffer.from(data));
+    } catch (error) {
+      return this.fail(session, error, undefined);
+    }
+    const seq = seqOf(value);
+    let request: Request;
+    try {
+      request = parseRequest(value);
+    } catch (error) {
+      return this.fail(session, error, seq);
+    }
+    this.metrics.messages.inc({ type: request.type });
+    if (this.state !== "serving") return this.fail(session, errors.shutdown(), seq);
+    if (session.inflight >= this.options.maxInflight) {
+      return this.fail(session, errors.limit("requests awaiting a reply on this connection", session.inflight + 1, this.options.maxInflight), seq);
+    }
+    try {
+      this.handle(session, request, received);
+    } catch (error) {
+      this.fail(session, error, seq, "model" in request ? request.model : undefined);
+    }
+  }
+
+  private handle(session: Session, request: Request, received: number): void {
+    switch (request.type) {
+      case "hello": {
+        const { maxPayload, maxRows, maxInflight } = this.options;
+        return this.reply(session, { type: "welcome", seq: request.seq, protocol: PROTOCOL_VERSION, server: SERVER_NAME, limits: { maxPayload, maxRows, maxInflight } } satisfies WelcomeReply);
+      }
+      case "create":
+        return this.create(session, request);
+      case "open":
+        return this.reply(session, { type: "model", seq: request.seq, created: false, ...this.entry(request.model).info() } satisfies ModelReply);
+      case "train":
+        return this.train(session, request, received);
+      case "predict": {
+        const entry = this.entry(request.model);
+        const rows = this.rowsOf(request.x, entry.model.inputs, "x", "inputs");
+        const y = entry.model.predict(request.x);
+        const { version } = entry.model.progress();
+        return this.reply(session, { type: "prediction", seq: request.seq, model: request.model, version, rows, y } satisfies PredictionReply);
+      }
+      case "params": {
+        const entry = this.entry(request.model);
+        const { W, b, step, version } = entry.model.params();
+        const { inputs, outputs } = entry.model;
+        return this.reply(session, { type: "params", seq: request.seq, model: request.model, version, step, inputs, outputs, W, b } satisfies ParamsReply);
+      }
+      case "subscribe": {
+        const entry = this.entry(request.model);
+        session.subscriptions.get(request.model)?.cancel();
+        const subscription = new Subscription(session, entry, request.everySteps, request.minIntervalMs);
+        session.subscriptions.set(request.model, subscription);
+        const { everySteps, minIntervalMs } = request;
+        this.reply(session, { type: "subscribed", seq: request.seq, model: request.model, everySteps, minIntervalMs });
+        return subscription.sendNow();
+      }
+      case "unsubscribe": {
+        session.subscriptions.get(request.model)?.cancel();
+        session.subscriptions.delete(request.model);
+        return this.reply(session, { type: "unsubscribed", seq: request.seq, model: request.model });
+      }
+      case "list": {
+        const models = [...this.models.values()].map((entry) => entry.info());
+        return this.reply(session, { type: "models", seq: request.seq, models } satisfies ModelsReply);
+      }
+      case "delete": {
+        const entry = this.entry(request.model);
+        this.models.delete(entry);
+        this.metrics.modelLoss.remove({ model: entry.name });
+        this.metrics.modelStep.remove({ model: entry.name });
+        return this.reply(session, { type: "deleted", seq: request.seq, model: request.model });
+      }
+    }
+  }
+
+  private create(session: Session, request: CreateRequest): void {
+    const existing = this.models.get(request.model);
+    if (existing) {
+      // Resolve the asked options the way the engine would, then compare field by field.
+      for (const [field, value] of Object.entries(resolveModelOptions(request.config))) {
+        const have = (existing.config as unknown as Record<string, unknown>)[field];
+        if (JSON.stringify(have) !== JSON.stringify(value)) throw errors.conflict(request.model, field, have, value);
+      }
+      return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
+    }
+    const entry = new ModelEntry(request.model, this.engine.createModel(request.config));
+    this.models.add(entry);
+    this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+  }
+
+  private train(session: Session, request: TrainRequest, received: number): void {
+    const entry = this.entry(request.model);
+    const { model } = entry;
+    const rows = this.rowsOf(request.x, model.inputs, "x", "inputs");
+    if (request.y.length !== rows * model.outputs) {
+      throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
+    }
+    const { seq } = request;
+    // train() copies x and y before it returns: the frame's buffer may go after this call
+    const step = Promise.resolve(model.train(request.x as Samples, request.y as Samples));
+    this.begin(session);
+    step.then(
+      (result) => {
+        entry.lastLoss = result.loss;
+        this.metrics.batches.inc();
+        this.metrics.samples.inc({}, rows);
+        this.metrics.modelLoss.set({ model: entry.name }, result.loss);
+        this.metrics.modelStep.set({ model: entry.name }, result.step);
+        const ack: AckReply = { type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version };
+        this.reply(session, ack);
+        this.metrics.stepLatency.observe((performance.now() - received) / 1000);
+        for (const listener of entry.listeners) listener.stepped(entry);
+      },
+      (error: unknown) => this.fail(session, error, seq, entry.name),
+    ).finally(() => this.end(session));
+  }
+
+  /** Rows of a float array of `width` columns, checked against the server's limit. */
+  private rowsOf(values: Float32Array, width: number, field: string, what: string): number {
+    if (values.length === 0 || values.length % width !== 0) {
+      throw errors.shape(`${field} holds ${values.length} values, not a positive multiple of the model's ${width} ${what}`, { field, length: values.length, width });
+    }
+    const rows = values.length / width;
+    if (rows > this.options.maxRows) throw errors.limit("rows", rows, this.options.maxRows);
+    return rows;
+  }
+
+  private entry(name: string): ModelEntry {
+    const entry = this.models.get(name);
+    if (!entry) throw errors.notFound(name);
+    return entry;
+  }
+
+  private begin(session: Session): void {
+    session.inflight++;
+    this.inflight++;
+  }
+
+  private end(session: Session): void {
+    session.inflight--;
+    if (--this.inflight === 0 && this.whenIdle) {
+      this.whenIdle();
+      this.whenIdle = undefined;
+    }
+  }
+
+  private reply(session: Session, message: object): void {
+    session.send(encode(message));
+  }
+
+  /** Answers with an error reply; anything not a GradlineError is reported as E_INTERNAL. */
+  private fail(session: Session, error: unknown, seq: Seq | undefined, model?: string): void {
+    const known = error instanceof GradlineError ? error : errors.internal(error);
+    if (known.code === "E_INTERNAL") this.options.log(`gradline: internal error: ${known.cause instanceof Error ? known.cause.stack : String(known.cause)}`);
+    this.metrics.errors.inc({ code: known.code });
+    const reply: ErrorReply = { type: "error", code: known.code, message: known.message };
+    if (seq !== undefined) reply.seq = seq;
+    if (model !== undefined) reply.model = model;
+    session.send(encode(reply));
+  }
+}

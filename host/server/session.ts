@@ -1,0 +1,149 @@
+// One WebSocket connection: its outgoing frames, its requests in flight and its
+// subscriptions. Replies are queued and sent corked once per microtask, so the
+// acks of a run of steps leave in one write.
+import type { WebSocket } from "uWebSockets.js";
+import { encode } from "../protocol/codec.js";
+import type { DeletedPush } from "../protocol/messages.js";
+import type { ModelEntry, StepListener } from "./registry.js";
+
+/** uWS send(): 0 buffered (backpressure), 1 sent, 2 dropped over maxBackpressure. */
+const DROPPED = 2;
+
+export interface SessionHooks {
+  /** Bytes unsent above which subscription updates wait for a drain. */
+  updateBackpressure: number;
+  /** Counts one update frame pushed. */
+  updateSent(): void;
+}
+
+export class Session {
+  ws: WebSocket<{ session: Session }> | undefined;
+  open = false;
+  /** Requests received and not yet answered. */
+  inflight = 0;
+  readonly subscriptions = new Map<string, Subscription>();
+  private readonly outbox: Uint8Array[] = [];
+  private flushQueued = false;
+
+  constructor(readonly id: number, readonly hooks: SessionHooks) {}
+
+  /** Queues a frame; it leaves with the others of this microtask. Frames to a closed connection are dropped. */
+  send(frame: Uint8Array): void {
+    if (!this.open) return;
+    this.outbox.push(frame);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.flushQueued = false;
+    const ws = this.ws;
+    if (!this.open || !ws || this.outbox.length === 0) {
+      this.outbox.length = 0;
+      return;
+    }
+    let dropped = false;
+    ws.cork(() => {
+      for (const frame of this.outbox) if (ws.send(frame, true, false) === DROPPED) dropped = true;
+    });
+    this.outbox.length = 0;
+    // The client has stopped reading: closing is the only bound on its buffer.
+    if (dropped) this.end(1008, "too much unread data; read the replies");
+  }
+
+  get backpressured(): boolean {
+    return this.ws !== undefined && this.open && this.ws.getBufferedAmount() > this.hooks.updateBackpressure;
+  }
+
+  /** Updates held back by backpressure go out now. */
+  drained(): void {
+    for (const subscription of this.subscriptions.values()) subscription.retry();
+  }
+
+  end(code: number, reason: string): void {
+    if (!this.open || !this.ws) return;
+    this.flush();
+    this.ws.end(code, reason);
+  }
+
+  /** The connection is gone: stop its subscriptions. */
+  closed(): void {
+    this.open = false;
+    this.outbox.length = 0;
+    for (const subscription of this.subscriptions.values()) subscription.cancel();
+    this.subscriptions.clear();
+  }
+}
+
+/**
+ * A rate-limited stream of a model's parameters to one session. An update goes
+ * out once `everySteps` steps and `minIntervalMs` have passed since the last;
+ * it always carries the parameters current when it is sent, so a subscriber
+ * held back by backpressure or the interval gets the latest, never a backlog.
+ */
+export class Subscription implements StepListener {
+  private stepsSince = 0;
+  private lastSent = -Infinity;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** An update is owed (steps reached) but waits for time or drain. */
+  private owed = false;
+
+  constructor(
+    readonly session: Session,
+    readonly entry: ModelEntry,
+    readonly everySteps: number,
+    readonly minIntervalMs: number,
+  ) {
+    entry.listeners.add(this);
+  }
+
+  /** Sends the current parameters now, whatever the limits: the first update after subscribing. */
+  sendNow(): void {
+    this.owed = true;
+    this.lastSent = -Infinity;
+    this.retry();
+  }
+
+  stepped(): void {
+    this.stepsSince++;
+    if (this.stepsSince >= this.everySteps) {
+      this.owed = true;
+      this.retry();
+    }
+  }
+
+  retry(): void {
+    if (!this.owed || this.timer !== undefined) return;
+    const wait = this.lastSent + this.minIntervalMs - performance.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.retry();
+      }, wait);
+      return;
+    }
+    if (this.session.backpressured) return; // drained() calls retry
+    this.owed = false;
+    this.stepsSince = 0;
+    this.lastSent = performance.now();
+    this.session.send(this.entry.updateFrame());
+    this.session.hooks.updateSent();
+  }
+
+  /** The model was deleted: tell the subscriber, whose subscription ends. */
+  deleted(entry: ModelEntry): void {
+    this.cancel();
+    this.session.subscriptions.delete(entry.name);
+    const push: DeletedPush = { type: "deleted", model: entry.name };
+    this.session.send(encode(push));
+  }
+
+  cancel(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.owed = false;
+    this.entry.listeners.delete(this);
+  }
+}
