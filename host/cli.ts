@@ -1,12 +1,28 @@
 #!/usr/bin/env node
-// gradline's command line. Today: `seed`, the source document's example run
-// through the SIMD kernels (the server issue adds `serve`).
+// gradline's command line: `serve` (the server), `seed` (the source document's
+// example through the SIMD kernels).
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
+import { startServer } from "./server/index.js";
 
 const usage = `usage: gradline <command> [options]
 
 commands:
+  serve    run the server: WebSocket protocol on /, GET /healthz, GET /metrics
+             --host H         interface (default 127.0.0.1; env GRADLINE_HOST)
+             --port N         port, 0 for any free one (default 8080; env GRADLINE_PORT)
+             --data DIR       data folder: models are checkpointed there at shutdown
+                              and restored at start; "" for none (default ./data;
+                              env GRADLINE_DATA)
+             --workers N      engine worker threads, 0 for none (default: cores;
+                              env GRADLINE_WORKERS)
+             --token T        bearer token clients must present; repeat for more
+                              (env GRADLINE_TOKENS, comma-separated). Without one
+                              the server listens on loopback only.
+             --max-rows N     most rows per batch (default 65536; env GRADLINE_MAX_ROWS)
+             --max-payload N  largest frame in bytes (default 16777216; env GRADLINE_MAX_PAYLOAD)
+             --allow-fallback start even on uWebSockets.js's slow pure-JS fallback
+                              (env GRADLINE_ALLOW_FALLBACK=1)
   seed     train the source document's example (nn.Linear(3, 5), SGD lr 0.01,
            F.mse_loss, 100 full-batch iterations on 100 random samples) and
            print its loss curve
@@ -63,10 +79,51 @@ async function seedExample(args: string[]): Promise<void> {
   engine.close();
 }
 
+/** Runs the server until SIGINT or SIGTERM, then shuts it down gracefully. */
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: "string" }, port: { type: "string" }, data: { type: "string" }, workers: { type: "string" }, token: { type: "string", multiple: true },
+      "max-rows": { type: "string" }, "max-payload": { type: "string" }, "allow-fallback": { type: "boolean" },
+    },
+    strict: true,
+  });
+  const env = process.env;
+  const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? (env[variable] === "" ? undefined : env[variable]);
+  const optionalInteger = (value: string | undefined, name: string, min: number): number | undefined =>
+    value === undefined ? undefined : integer(value, name, 0, min);
+  const tokens = values.token ?? (env.GRADLINE_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const server = await startServer({
+    host: setting(values.host, "GRADLINE_HOST"),
+    port: optionalInteger(setting(values.port, "GRADLINE_PORT"), "port", 0),
+    data: values.data ?? env.GRADLINE_DATA ?? "data",
+    workers: optionalInteger(setting(values.workers, "GRADLINE_WORKERS"), "workers", 0),
+    maxRows: optionalInteger(setting(values["max-rows"], "GRADLINE_MAX_ROWS"), "max-rows", 1),
+    maxPayload: optionalInteger(setting(values["max-payload"], "GRADLINE_MAX_PAYLOAD"), "max-payload", 1),
+    tokens,
+    allowFallback: values["allow-fallback"] ?? ["1", "true"].includes(env.GRADLINE_ALLOW_FALLBACK ?? ""),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`gradline: ${signal}: finishing accepted work, then closing`);
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      server.close().then(resolve, resolve);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  console.log("gradline: closed");
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      case "serve":
+        await serve(rest);
+        return 0;
       case "seed":
         await seedExample(rest);
         return 0;

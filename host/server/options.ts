@@ -10,6 +10,8 @@ export interface ServerOptions {
   port?: number;
   /** Bearer tokens a client must present. None: loopback only. */
   tokens?: readonly string[];
+  /** Data folder: models are checkpointed there at shutdown and restored at start. Default none (memory only). */
+  data?: string;
   /** Engine worker threads; 0 trains on the server's own thread. Default: the number of cores. */
   workers?: number;
   /** Largest frame accepted, in bytes; a larger one closes the connection (1009). Default 16 MiB. */
@@ -36,6 +38,7 @@ export interface ResolvedServerOptions {
   host: string;
   port: number;
   tokens: readonly string[];
+  data: string | undefined;
   workers: number | undefined;
   maxPayload: number;
   maxRows: number;
@@ -83,6 +86,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     host,
     port: integer(options.port, "port", 0, 65_535, serverDefaults.port),
     tokens,
+    data: options.data === undefined || options.data === "" ? undefined : options.data,
     workers: options.workers,
     maxPayload,
     maxRows: integer(options.maxRows, "maxRows", 1, 1 << 24, serverDefaults.maxRows),

@@ -20,6 +20,7 @@ import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type Serv
 import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
 import { Session, Subscription } from "./session.js";
 import { loadUws, type Uws } from "./uws.js";
+import { CheckpointStore } from "../store/checkpoints.js";
 
 const SERVER_NAME = "gradline/0.1.0";
 
@@ -43,6 +44,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Gradline
       : await createEngine(resolved.workers === undefined ? resolved.engine : { ...resolved.engine, workers: resolved.workers });
   const server = new Server(uws, engine, resolved);
   try {
+    await server.restore();
     await server.listen();
   } catch (error) {
     await engine.close();
@@ -59,6 +61,7 @@ class Server implements GradlineServer {
   private readonly models = new Registry();
   private readonly sessions = new Set<Session>();
   private readonly tokens: TokenCheck;
+  private readonly store: CheckpointStore | undefined;
   private listenSocket: us_listen_socket | undefined;
   private state: "serving" | "draining" | "closed" = "serving";
   private closing: Promise<void> | undefined;
@@ -73,6 +76,7 @@ class Server implements GradlineServer {
     private readonly options: ResolvedServerOptions,
   ) {
     this.tokens = new TokenCheck(options.tokens);
+    this.store = options.data === undefined ? undefined : new CheckpointStore(options.data);
     this.host = this.tokens.open && !isLoopback(options.host) ? "127.0.0.1" : options.host;
     this.metrics = serverMetrics({
       connections: () => this.sessions.size,
@@ -156,6 +160,24 @@ class Server implements GradlineServer {
     });
   }
 
+  /** Loads the data folder's checkpoints; a file that cannot be used is reported and left in place. */
+  async restore(): Promise<void> {
+    if (!this.store) return;
+    await this.store.init();
+    const { checkpoints, rejected } = await this.store.loadAll();
+    for (const { file, reason } of rejected) this.options.log(`gradline: skipped ${file} in ${this.store.folder}: ${reason}`);
+    for (const checkpoint of checkpoints) {
+      try {
+        const entry = new ModelEntry(checkpoint.model, this.engine.restoreModel(checkpoint.snapshot));
+        entry.lastLoss = checkpoint.loss;
+        this.models.add(entry);
+      } catch (error) {
+        this.options.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    this.options.log(`gradline: ${this.models.size} model(s) restored from ${this.store.folder}`);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -165,11 +187,23 @@ class Server implements GradlineServer {
     this.state = "draining";
     if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
-    // Every accepted step finishes and its ack is sent; new requests get E_SHUTDOWN.
-    await this.engine.close();
+    // New requests get E_SHUTDOWN; every accepted one finishes and is answered.
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
-    for (const session of [...this.sessions]) session.end(1001, "server shutting down");
-    this.state = "closed";
+    try {
+      await this.checkpointAll();
+    } finally {
+      for (const session of [...this.sessions]) session.end(1001, "server shutting down");
+      await this.engine.close();
+      this.state = "closed";
+    }
+  }
+
+  private async checkpointAll(): Promise<void> {
+    if (!this.store) return;
+    for (const entry of this.models.values()) {
+      await this.store.save({ model: entry.name, snapshot: entry.model.snapshot(), loss: entry.lastLoss });
+    }
+    this.options.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
   }
 
   private describeEngine(): string {
@@ -259,13 +293,8 @@ class Server implements GradlineServer {
         const models = [...this.models.values()].map((entry) => entry.info());
         return this.reply(session, { type: "models", seq: request.seq, models } satisfies ModelsReply);
       }
-      case "delete": {
-        const entry = this.entry(request.model);
-        this.models.delete(entry);
-        this.metrics.modelLoss.remove({ model: entry.name });
-        this.metrics.modelStep.remove({ model: entry.name });
-        return this.reply(session, { type: "deleted", seq: request.seq, model: request.model });
-      }
+      case "delete":
+        return this.delete(session, request.seq, this.entry(request.model));
     }
   }
 
@@ -282,6 +311,19 @@ class Server implements GradlineServer {
     const entry = new ModelEntry(request.model, this.engine.createModel(request.config));
     this.models.add(entry);
     this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+  }
+
+  /** Deletes a model and its checkpoint; the reply waits for the file to be gone, so a restart cannot bring it back. */
+  private delete(session: Session, seq: Seq, entry: ModelEntry): void {
+    this.models.delete(entry);
+    this.metrics.modelLoss.remove({ model: entry.name });
+    this.metrics.modelStep.remove({ model: entry.name });
+    if (!this.store) return this.reply(session, { type: "deleted", seq, model: entry.name });
+    this.begin(session);
+    this.store.remove(entry.name).then(
+      () => this.reply(session, { type: "deleted", seq, model: entry.name }),
+      (error: unknown) => this.fail(session, error, seq, entry.name),
+    ).finally(() => this.end(session));
   }
 
   private train(session: Session, request: TrainRequest, received: number): void {

@@ -1,0 +1,304 @@
+// The TypeScript client of the gradline protocol (docs/PROTOCOL.md), for Node and
+// browsers. Requests are pipelined: each gets a seq and a promise settled by the
+// reply carrying that seq. After an unexpected close the client reconnects with
+// exponential backoff, says hello again and renews its subscriptions; requests
+// made meanwhile wait (bounded) and go out on the new connection.
+import { errors, GradlineError } from "../engine/errors.js";
+import { decode, encode, floatsOf } from "../protocol/codec.js";
+import {
+  PROTOCOL_VERSION, type AckReply, type ModelInfo, type ModelReply, type ServerLimits, type WelcomeReply, type WireModelConfig,
+} from "../protocol/messages.js";
+import { OPEN, openSocket, type SocketLike } from "./socket.js";
+
+export interface ReconnectOptions {
+  /** First wait after a drop, in ms. Default 100. */
+  initialDelayMs?: number;
+  /** Longest wait between attempts, in ms. Default 10 000. */
+  maxDelayMs?: number;
+  /** Attempts before giving up (then every waiting request fails with E_CLOSED). Default Infinity. */
+  maxAttempts?: number;
+}
+
+export interface ClientOptions {
+  /** Bearer token, when the server requires one. */
+  token?: string;
+  /** Reconnect after an unexpected close (default), or not (false). */
+  reconnect?: boolean | ReconnectOptions;
+  /** Requests that may wait for a connection while reconnecting; more fail with E_LIMIT. Default 10 000. */
+  maxWaiting?: number;
+  /** Called when the connection drops and when it is back. */
+  onStatus?: (status: "disconnected" | "connected", detail?: string) => void;
+}
+
+export interface Ack { seq: number; model: string; loss: number; step: number; version: number }
+export interface Prediction { model: string; version: number; rows: number; y: Float32Array }
+export interface RemoteParams { model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array }
+export interface Update extends RemoteParams { loss: number | null }
+export interface SubscribeOptions { everySteps?: number; minIntervalMs?: number }
+
+export interface RemoteSubscription {
+  readonly model: string;
+  unsubscribe(): Promise<void>;
+}
+
+interface Pending {
+  resolve(reply: Record<string, unknown>): void;
+  reject(error: Error): void;
+}
+
+interface LocalSubscription {
+  options: Required<SubscribeOptions>;
+  onUpdate: (update: Update) => void;
+  onDeleted: (() => void) | undefined;
+}
+
+const reconnectDefaults = Object.freeze({ initialDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Infinity });
+
+/** Connects, says hello, and resolves once the server has answered. */
+export async function connect(url: string, options: ClientOptions = {}): Promise<GradlineClient> {
+  const client = new GradlineClient(url, options);
+  await client.opened;
+  return client;
+}
+
+export class GradlineClient {
+  /** The server's welcome: its name and limits. */
+  server: WelcomeReply | undefined;
+  /** @internal Settles with the first connection. */
+  readonly opened: Promise<void>;
+  private socket: SocketLike | undefined;
+  private nextSeq = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** Requests made while disconnected, sent on reconnect. */
+  private readonly waiting: { seq: number; frame: Uint8Array; pending: Pending }[] = [];
+  private readonly subscriptions = new Map<string, LocalSubscription>();
+  private readonly reconnect: Required<ReconnectOptions> | undefined;
+  private closedByUser = false;
+  private attempts = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly url: string, private readonly options: ClientOptions) {
+    this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
+    this.opened = this.dial(true);
+  }
+
+  get connected(): boolean {
+    return this.socket?.readyState === OPEN && this.server !== undefined;
+  }
+
+  get limits(): ServerLimits | undefined {
+    return this.server?.limits;
+  }
+
+  /** Creates a model, or opens it when one with the same name and options exists (E_CONFLICT when the options differ). */
+  async create(model: string, config: WireModelConfig): Promise<ModelInfo & { created: boolean }> {
+    const reply = (await this.request({ type: "create", model, config })) as unknown as ModelReply;
+    return { model: reply.model, config: reply.config, step: reply.step, version: reply.version, loss: reply.loss, created: reply.created };
+  }
+
+  async open(model: string): Promise<ModelInfo> {
+    const reply = (await this.request({ type: "open", model })) as unknown as ModelReply;
+    return { model: reply.model, config: reply.config, step: reply.step, version: reply.version, loss: reply.loss };
+  }
+
+  /** One optimiser step on rows × inputs x and rows × outputs y; many may be in flight at once. */
+  async train(model: string, x: Float32Array, y: Float32Array): Promise<Ack> {
+    const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
+    return { seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version };
+  }
+
+  async predict(model: string, x: Float32Array): Promise<Prediction> {
+    const reply = await this.request({ type: "predict", model, x });
+    return { model, version: reply.version as number, rows: reply.rows as number, y: floatsOf(reply.y as Uint8Array, "y") };
+  }
+
+  async params(model: string): Promise<RemoteParams> {
+    return paramsOf(await this.request({ type: "params", model }));
+  }
+
+  async list(): Promise<ModelInfo[]> {
+    return (await this.request({ type: "list" })).models as ModelInfo[];
+  }
+
+  async delete(model: string): Promise<void> {
+    await this.request({ type: "delete", model });
+    this.subscriptions.delete(model);
+  }
+
+  /**
+   * Streams a model's parameters to `onUpdate`: now, then once `everySteps` steps and
+   * `minIntervalMs` have passed since the last update (default: every step). Renewed
+   * after a reconnect. `onDeleted` hears that the model was deleted.
+   */
+  async subscribe(model: string, options: SubscribeOptions, onUpdate: (update: Update) => void, onDeleted?: () => void): Promise<RemoteSubscription> {
+    const resolved = { everySteps: options.everySteps ?? 1, minIntervalMs: options.minIntervalMs ?? 0 };
+    const local: LocalSubscription = { options: resolved, onUpdate, onDeleted };
+    this.subscriptions.set(model, local);
+    try {
+      await this.request({ type: "subscribe", model, ...resolved });
+    } catch (error) {
+      if (this.subscriptions.get(model) === local) this.subscriptions.delete(model);
+      throw error;
+    }
+    return {
+      model,
+      unsubscribe: async () => {
+        if (this.subscriptions.get(model) !== local) return;
+        this.subscriptions.delete(model);
+        await this.request({ type: "unsubscribe", model });
+      },
+    };
+  }
+
+  /** Closes the connection; requests still waiting fail with E_CLOSED. */
+  close(): void {
+    this.closedByUser = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.socket?.close(1000, "client closed");
+    this.failAll(errors.closed("the client was closed"));
+  }
+
+  // ---- requests and replies ---------------------------------------------------
+
+  private request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (this.closedByUser) return Promise.reject(errors.closed("the client was closed"));
+    const seq = this.nextSeq++;
+    const frame = encode({ ...message, seq });
+    return new Promise((resolve, reject) => {
+      if (this.connected) {
+        this.socket!.send(frame);
+        this.pending.set(seq, { resolve, reject });
+        return;
+      }
+      const max = this.options.maxWaiting ?? 10_000;
+      if (this.waiting.length >= max) return reject(errors.limit("requests waiting for a connection", this.waiting.length + 1, max));
+      this.waiting.push({ seq, frame, pending: { resolve, reject } });
+    });
+  }
+
+  private onFrame(data: unknown): void {
+    if (!(data instanceof ArrayBuffer)) return;
+    const reply = decode(new Uint8Array(data)) as Record<string, unknown>;
+    switch (reply.type) {
+      case "update": {
+        const subscription = this.subscriptions.get(reply.model as string);
+        subscription?.onUpdate({ ...paramsOf(reply), loss: reply.loss as number | null });
+        return;
+      }
+      case "deleted":
+        if (reply.seq === undefined) {
+          const subscription = this.subscriptions.get(reply.model as string);
+          this.subscriptions.delete(reply.model as string);
+          subscription?.onDeleted?.();
+          return;
+        }
+        break;
+    }
+    const seq = reply.seq as number | undefined;
+    const pending = seq === undefined ? undefined : this.pending.get(seq);
+    if (!pending) return; // an error without seq answers a frame the server could not read
+    this.pending.delete(seq!);
+    if (reply.type === "error") {
+      pending.reject(new GradlineError(reply.code as GradlineError["code"], reply.message as string, { seq, model: reply.model }));
+    } else {
+      pending.resolve(reply);
+    }
+  }
+
+  // ---- connection -------------------------------------------------------------
+
+  /** Opens a socket and says hello; on the first dial, failure rejects `opened` instead of retrying. */
+  private async dial(first: boolean): Promise<void> {
+    const socket = await openSocket(this.url, this.options.token);
+    this.socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      socket.onopen = () => {
+        const seq = this.nextSeq++;
+        this.pending.set(seq, {
+          resolve: (welcome) => {
+            settled = true;
+            this.server = welcome as unknown as WelcomeReply;
+            this.attempts = 0;
+            this.resume();
+            resolve();
+          },
+          reject: (error) => {
+            settled = true;
+            reject(error);
+          },
+        });
+        socket.send(encode({ type: "hello", seq, protocol: PROTOCOL_VERSION, client: "gradline-ts" }));
+      };
+      socket.onmessage = (event) => this.onFrame(event.data);
+      socket.onerror = () => {}; // the close event follows and says why
+      socket.onclose = (event) => {
+        if (this.socket !== socket) return;
+        this.server = undefined;
+        const why = `code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
+        this.failAll(errors.closed(why));
+        if (!settled) {
+          settled = true;
+          if (first || this.closedByUser) return reject(errors.closed(`cannot connect to ${this.url} (${why}; a 401 means a missing or wrong token)`));
+        }
+        this.options.onStatus?.("disconnected", why);
+        this.scheduleReconnect();
+      };
+    });
+  }
+
+  /** After hello: renew subscriptions, then send what waited. */
+  private resume(): void {
+    const socket = this.socket!;
+    for (const [model, { options }] of this.subscriptions) {
+      const seq = this.nextSeq++;
+      // a failure (the model is gone) ends the subscription
+      this.pending.set(seq, { resolve: () => {}, reject: () => this.subscriptions.delete(model) });
+      socket.send(encode({ type: "subscribe", seq, model, ...options }));
+    }
+    for (const { seq, frame, pending } of this.waiting.splice(0)) {
+      socket.send(frame);
+      this.pending.set(seq, pending);
+    }
+    this.options.onStatus?.("connected");
+  }
+
+  private scheduleReconnect(): void {
+    const policy = this.reconnect;
+    if (this.closedByUser || !policy) return;
+    if (this.attempts >= policy.maxAttempts) {
+      this.failWaiting(errors.closed(`gave up reconnecting after ${this.attempts} attempts`));
+      return;
+    }
+    const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** this.attempts++);
+    const delay = base / 2 + Math.random() * (base / 2); // jitter: many controllers do not reconnect in step
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dial(false).catch(() => this.scheduleReconnect());
+    }, delay);
+  }
+
+  /** Requests sent on the lost connection: the server may or may not have applied them. */
+  private failAll(error: GradlineError): void {
+    const sent = [...this.pending.values()];
+    this.pending.clear();
+    for (const pending of sent) pending.reject(error);
+    if (this.closedByUser) this.failWaiting(error);
+  }
+
+  private failWaiting(error: GradlineError): void {
+    for (const { pending } of this.waiting.splice(0)) pending.reject(error);
+  }
+}
+
+function paramsOf(reply: Record<string, unknown>): RemoteParams {
+  return {
+    model: reply.model as string,
+    version: reply.version as number,
+    step: reply.step as number,
+    inputs: reply.inputs as number,
+    outputs: reply.outputs as number,
+    W: floatsOf(reply.W as Uint8Array, "W"),
+    b: floatsOf(reply.b as Uint8Array, "b"),
+  };
+}
