@@ -93,8 +93,8 @@ class Server implements GradlineServer {
       compression: uws.DISABLED,
       upgrade: (res, req, context) => {
         const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
-        if (this.state !== "serving") return this.refuse(res, "503 Service Unavailable", "shutting down", "the server is shutting down\n");
-        if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+        if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", "the server is shutting down\n");
+        if (!this.tokens.accepts(token)) return this.refuseUpgrade(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
         const session = new Session(this.nextSessionId++, {
           updateBackpressure: options.updateBackpressure,
           updateSent: () => this.metrics.updatesSent.inc(),
@@ -129,7 +129,7 @@ class Server implements GradlineServer {
     });
     this.app.get("/metrics", (res, req) => {
       const token = presentedToken(req.getHeader("authorization"), "");
-      if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+      if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "a valid bearer token is required\n");
       const body = this.metrics.registry.render();
       res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body));
     });
@@ -210,8 +210,12 @@ class Server implements GradlineServer {
     return "workers" in this.engine ? `${this.engine.workers} worker(s)` : "in-process engine";
   }
 
-  private refuse(res: HttpResponse, status: string, reason: string, body: string): void {
+  private refuseUpgrade(res: HttpResponse, status: string, reason: string, body: string): void {
     this.metrics.rejectedUpgrades.inc({ reason });
+    this.refuse(res, status, body);
+  }
+
+  private refuse(res: HttpResponse, status: string, body: string): void {
     res.cork(() => {
       res.writeStatus(status);
       if (status.startsWith("401")) res.writeHeader("WWW-Authenticate", 'Bearer realm="gradline"');

@@ -6,7 +6,10 @@ import { decode, encode } from "../../host/protocol/codec.js";
 export type Reply = Record<string, unknown>;
 
 export class WireClient {
+  /** Replies not yet taken by next(). */
   readonly replies: Reply[] = [];
+  /** Every reply, in arrival order; next() takes nothing from here. */
+  readonly log: Reply[] = [];
   closed: { code: number; reason: string } | undefined;
   private waiters: { match: (r: Reply) => boolean; resolve: (r: Reply) => void }[] = [];
   private closeWaiters: (() => void)[] = [];
@@ -15,6 +18,7 @@ export class WireClient {
     ws.on("message", (data: Buffer) => {
       const reply = decode(data) as Reply;
       this.replies.push(reply);
+      this.log.push(reply);
       for (const waiter of [...this.waiters]) {
         if (waiter.match(reply)) {
           this.waiters.splice(this.waiters.indexOf(waiter), 1);

@@ -1,0 +1,95 @@
+// Graceful shutdown of the real CLI server under pipelined load: SIGTERM stops new
+// work (E_SHUTDOWN), finishes and acks every accepted batch, checkpoints, and
+// closes with 1001. After a restart on the same data folder the model holds exactly
+// the acked batches: its parameters equal one thread's replay of them.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { pack } from "msgpackr";
+import { createEngine } from "../../host/index.js";
+import { floatsOf } from "../../host/protocol/codec.js";
+import { normals, rng } from "../helpers/random.js";
+import { serverRefuses, spawnServer } from "../helpers/serverProcess.js";
+import { WireClient } from "../helpers/wire.js";
+
+const config = { inputs: 16, outputs: 4, optimizer: { type: "momentum", lr: 0.01, momentum: 0.9 }, seed: 3 };
+const bin = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+describe("server shutdown", () => {
+  const folders: string[] = [];
+  afterAll(async () => {
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+  });
+
+  it("SIGTERM with batches in flight: every acked batch is in the restarted model, nothing else", async () => {
+    const data = await mkdtemp(join(tmpdir(), "gradline-shutdown-"));
+    folders.push(data);
+    const first = await spawnServer(["--port", "0", "--data", data, "--workers", "2"]);
+    const wire = await WireClient.open(first.url);
+    await wire.call({ type: "create", seq: 1, model: "line", config });
+
+    const r = rng(21);
+    const batches = Array.from({ length: 2000 }, () => ({ x: normals(r, 256 * 16), y: normals(r, 256 * 4) }));
+    batches.forEach(({ x, y }, i) => wire.sendRaw(pack({ type: "train", seq: 1000 + i, model: "line", x: bin(x), y: bin(y) })));
+    await wire.next((reply) => reply.type === "ack" && (reply.step as number) >= 20);
+    first.child.kill("SIGTERM");
+    await wire.whenClosed();
+    expect(await first.exited).toBe(0);
+    expect(wire.closed?.code).toBe(1001);
+
+    // acks come in order and cover a prefix of what was sent; the rest was refused or never read
+    const replies = wire.log;
+    const acked = replies.filter((reply) => reply.type === "ack").map((reply) => (reply.seq as number) - 1000);
+    expect(acked.length).toBeGreaterThanOrEqual(20);
+    const gap = acked.findIndex((seq, i) => seq !== i);
+    expect(gap, `ack ${gap} is for batch ${acked[gap]}; replies around it: ${JSON.stringify(replies.filter((r) => Math.abs((r.seq as number) - 1000 - gap) < 3))}`).toBe(-1);
+    const refused = replies.filter((reply) => reply.type === "error");
+    expect(refused.every((reply) => reply.code === "E_SHUTDOWN")).toBe(true);
+    expect(refused.every((reply) => (reply.seq as number) - 1000 >= acked.length)).toBe(true);
+    expect(first.output()).toContain("1 model(s) checkpointed");
+
+    const second = await spawnServer(["--port", "0", "--data", data, "--workers", "1"]);
+    const again = await WireClient.open(second.url);
+    const restored = await again.call({ type: "params", seq: 1, model: "line" });
+    expect(restored.step).toBe(acked.length);
+    const engine = await createEngine({ workers: 0 });
+    const reference = engine.createModel({ ...config, optimizer: { type: "momentum", lr: 0.01, momentum: 0.9 } });
+    for (const i of acked) reference.train(batches[i]!.x, batches[i]!.y);
+    const truth = reference.params();
+    expect(Array.from(floatsOf(restored.W as Uint8Array, "W"))).toEqual(Array.from(truth.W));
+    expect(Array.from(floatsOf(restored.b as Uint8Array, "b"))).toEqual(Array.from(truth.b));
+    engine.close();
+    again.close();
+    second.child.kill("SIGINT");
+    expect(await second.exited).toBe(0);
+  });
+
+  it("a corrupt checkpoint is reported and skipped; the others load", async () => {
+    const data = await mkdtemp(join(tmpdir(), "gradline-corrupt-"));
+    folders.push(data);
+    const first = await spawnServer(["--port", "0", "--data", data, "--workers", "0"]);
+    const wire = await WireClient.open(first.url);
+    for (const [seq, model] of [[1, "good"], [2, "bad"]] as const) await wire.call({ type: "create", seq, model, config });
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    const { readFile, writeFile } = await import("node:fs/promises");
+    const bad = join(data, "bad.ckpt");
+    const bytes = await readFile(bad);
+    bytes[bytes.length >> 1]! ^= 0xff; // inside the snapshot
+    await writeFile(bad, bytes);
+    const second = await spawnServer(["--port", "0", "--data", data, "--workers", "0"]);
+    expect(second.output()).toMatch(/skipped bad\.ckpt .*checksum mismatch/);
+    const again = await WireClient.open(second.url);
+    const list = await again.call({ type: "list", seq: 1 });
+    expect((list.models as { model: string }[]).map((m) => m.model)).toEqual(["good"]);
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  });
+
+  it("refuses uWebSockets.js's pure-JS fallback unless allowed", async () => {
+    const { code, output } = await serverRefuses(["--port", "0", "--data", ""], { UWS_USE_FALLBACK: "1" });
+    expect(code).toBe(1);
+    expect(output).toMatch(/E_CONFIG: uWebSockets\.js loaded its pure-JS fallback/);
+  });
+});
