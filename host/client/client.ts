@@ -74,6 +74,8 @@ export class GradlineClient {
   private readonly subscriptions = new Map<string, LocalSubscription>();
   private readonly reconnect: Required<ReconnectOptions> | undefined;
   private closedByUser = false;
+  /** No connection and none coming: reconnect is off, or gave up. */
+  private down = false;
   private attempts = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -162,6 +164,7 @@ export class GradlineClient {
 
   private request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (this.closedByUser) return Promise.reject(errors.closed("the client was closed"));
+    if (this.down) return Promise.reject(errors.closed("not connected, and not reconnecting"));
     const seq = this.nextSeq++;
     const frame = encode({ ...message, seq });
     return new Promise((resolve, reject) => {
@@ -171,7 +174,7 @@ export class GradlineClient {
         return;
       }
       const max = this.options.maxWaiting ?? 10_000;
-      if (this.waiting.length >= max) return reject(errors.limit("requests waiting for a connection", this.waiting.length + 1, max));
+      if (this.waiting.length >= max) return reject(errors.limit("requests waiting for a connection", this.waiting.length + 1, max, "Wait for the connection to come back."));
       this.waiting.push({ seq, frame, pending: { resolve, reject } });
     });
   }
@@ -238,8 +241,10 @@ export class GradlineClient {
         const why = `code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
         this.failAll(errors.closed(why));
         if (!settled) {
+          // this dial failed: the first one fails connect(), later ones try again
           settled = true;
           if (first || this.closedByUser) return reject(errors.closed(`cannot connect to ${this.url} (${why}; a 401 means a missing or wrong token)`));
+          return this.scheduleReconnect();
         }
         this.options.onStatus?.("disconnected", why);
         this.scheduleReconnect();
@@ -265,9 +270,10 @@ export class GradlineClient {
 
   private scheduleReconnect(): void {
     const policy = this.reconnect;
-    if (this.closedByUser || !policy) return;
-    if (this.attempts >= policy.maxAttempts) {
-      this.failWaiting(errors.closed(`gave up reconnecting after ${this.attempts} attempts`));
+    if (this.closedByUser) return;
+    if (!policy || this.attempts >= policy.maxAttempts) {
+      this.down = true;
+      this.failWaiting(errors.closed(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off"));
       return;
     }
     const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** this.attempts++);

@@ -121,8 +121,9 @@ export const errors = {
       { model, field },
     ),
 
-  limit: (what: string, value: number, max: number) =>
-    new GradlineError("E_LIMIT", `${what} is ${value}, over this server's limit of ${max}; nothing was done. Split the request.`, { what, value, max }),
+  /** A size or count limit; `advice` says what to do instead. */
+  limit: (what: string, value: number, max: number, advice: string) =>
+    new GradlineError("E_LIMIT", `${what} is ${value}, over the limit of ${max}; nothing was done. ${advice}`, { what, value, max }),
 
   shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
 

@@ -7,16 +7,24 @@ import { errors } from "../engine/errors.js";
 
 // No records, no bundled strings, no typed-array or Date extensions: what any
 // MessagePack library writes and reads.
-const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false, structuredClone: false });
+// Small maps as fixmap, as most encoders write them.
+const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: false, structuredClone: false, variableMapSize: true });
 // msgpackr renames a "__proto__" key, so no decoded map can reach a prototype.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// 64-bit integers decode as numbers while exact, as BigInt beyond 2^53.
+// ("auto" is in msgpackr's runtime, not yet in its type declarations.)
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "auto" as "number" });
+
+/** Counters a peer reads as integers; msgpackr would write those above 2^32 as float64. */
+const COUNTERS = new Set(["seq", "step", "version"]);
 
 /** Encodes a message: every Float32Array field becomes bin; undefined fields are left out. */
 export function encode(message: object): Uint8Array {
   const wire: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(message)) {
     if (value === undefined) continue;
-    wire[key] = value instanceof Float32Array ? binOf(value) : value;
+    if (value instanceof Float32Array) wire[key] = binOf(value);
+    else if (typeof value === "number" && value > 0xffffffff && Number.isSafeInteger(value) && COUNTERS.has(key)) wire[key] = BigInt(value);
+    else wire[key] = value;
   }
   return packr.pack(wire);
 }

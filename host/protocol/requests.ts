@@ -106,7 +106,6 @@ function plainMap(map: Fields, path: string): Fields {
   const out: Fields = {};
   for (const [key, value] of Object.entries(map)) {
     const field = `${path}.${key}`;
-    if (key === "__proto__") throw errors.field(field, "is not a model option");
     if (typeof value === "bigint" && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) out[key] = Number(value);
     else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
     else if (isMap(value)) out[key] = plainMap(value, field);

@@ -132,6 +132,7 @@ export function serverMetrics(read: { connections: () => number; queueDepth: () 
     ),
     queueDepth: registry.add(new Gauge("gradline_queue_depth", "Training steps accepted and not yet applied.", read.queueDepth)),
     models: registry.add(new Gauge("gradline_models", "Models loaded.", read.models)),
+    unreadClosed: registry.add(new Counter("gradline_unread_closed_total", "Connections closed for not reading their replies (over maxBackpressure).")),
     updatesSent: registry.add(new Counter("gradline_updates_sent_total", "Parameter updates pushed to subscribers.")),
     modelLoss: registry.add(new Gauge("gradline_model_loss", "Loss of each model's last step.")),
     modelStep: registry.add(new Gauge("gradline_model_step", "Steps each model has taken.")),

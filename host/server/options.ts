@@ -14,13 +14,13 @@ export interface ServerOptions {
   data?: string;
   /** Engine worker threads; 0 trains on the server's own thread. Default: the number of cores. */
   workers?: number;
-  /** Largest frame accepted, in bytes; a larger one closes the connection (1009). Default 16 MiB. */
+  /** Largest frame accepted, in bytes; a larger one drops the connection. Default 16 MiB. */
   maxPayload?: number;
   /** Most rows in one train or predict. Default 65536. */
   maxRows?: number;
-  /** Most requests of one connection awaiting their reply; more are refused with E_BUSY. Default 4096. */
+  /** Most requests of one connection awaiting their reply; more are refused with E_LIMIT. Default 4096. */
   maxInflight?: number;
-  /** Seconds without traffic before a connection is closed (pings keep live clients open); 0 never. Default 120. */
+  /** Seconds without traffic before a connection is closed (pings keep live clients open): 0 (never) or 8 to 960. Default 120. */
   idleTimeout?: number;
   /** Bytes a connection may have unsent before its subscription updates wait for it to drain. Default 256 KiB. */
   updateBackpressure?: number;
@@ -74,6 +74,13 @@ function integer(value: unknown, field: string, min: number, max: number, fallba
   return value;
 }
 
+/** uWS aborts the process on 1 to 7, so those are refused here. */
+function idleTimeout(value: unknown): number {
+  const seconds = integer(value, "idleTimeout", 0, 960, serverDefaults.idleTimeout);
+  if (seconds > 0 && seconds < 8) throw errors.config("idleTimeout", `must be 0 (never) or from 8 to 960 seconds (got ${seconds})`);
+  return seconds;
+}
+
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const tokens = options.tokens ?? [];
   if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string" || t.length < 16 || /\s/.test(t))) {
@@ -91,7 +98,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxPayload,
     maxRows: integer(options.maxRows, "maxRows", 1, 1 << 24, serverDefaults.maxRows),
     maxInflight: integer(options.maxInflight, "maxInflight", 1, 1 << 20, serverDefaults.maxInflight),
-    idleTimeout: integer(options.idleTimeout, "idleTimeout", 0, 960, serverDefaults.idleTimeout),
+    idleTimeout: idleTimeout(options.idleTimeout),
     updateBackpressure: integer(options.updateBackpressure, "updateBackpressure", 0, 2 ** 30, serverDefaults.updateBackpressure),
     maxBackpressure: integer(options.maxBackpressure, "maxBackpressure", maxPayload, 2 ** 31 - 1, Math.max(maxPayload, serverDefaults.maxBackpressure)),
     allowFallback: options.allowFallback ?? false,

@@ -5,7 +5,7 @@
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
 import { errors, GradlineError } from "../engine/errors.js";
-import type { Samples } from "../engine/model.js";
+import type { Samples, TrainResult } from "../engine/model.js";
 import { resolveModelOptions } from "../engine/options.js";
 import { createEngine } from "../pool/index.js";
 import { decode, encode } from "../protocol/codec.js";
@@ -98,6 +98,7 @@ class Server implements GradlineServer {
         const session = new Session(this.nextSessionId++, {
           updateBackpressure: options.updateBackpressure,
           updateSent: () => this.metrics.updatesSent.inc(),
+          unread: () => this.metrics.unreadClosed.inc(),
         });
         res.upgrade(
           { session },
@@ -245,7 +246,7 @@ class Server implements GradlineServer {
     this.metrics.messages.inc({ type: request.type });
     if (this.state !== "serving") return this.fail(session, errors.shutdown(), seq);
     if (session.inflight >= this.options.maxInflight) {
-      return this.fail(session, errors.limit("requests awaiting a reply on this connection", session.inflight + 1, this.options.maxInflight), seq);
+      return this.fail(session, errors.limit("requests awaiting a reply on this connection", session.inflight + 1, this.options.maxInflight, "Wait for replies before sending more."), seq);
     }
     try {
       this.handle(session, request, received);
@@ -306,9 +307,11 @@ class Server implements GradlineServer {
     const existing = this.models.get(request.model);
     if (existing) {
       // Resolve the asked options the way the engine would, then compare field by field.
+      // Numbers compare as the float32 the kernels use: 0.01 sent as float32 or float64 is one lr.
+      const asF32 = (v: unknown) => JSON.stringify(v, (_, x: unknown) => (typeof x === "number" ? Math.fround(x) : x));
       for (const [field, value] of Object.entries(resolveModelOptions(request.config))) {
         const have = (existing.config as unknown as Record<string, unknown>)[field];
-        if (JSON.stringify(have) !== JSON.stringify(value)) throw errors.conflict(request.model, field, have, value);
+        if (asF32(have) !== asF32(value)) throw errors.conflict(request.model, field, have, value);
       }
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
     }
@@ -338,18 +341,19 @@ class Server implements GradlineServer {
       throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
     }
     const { seq } = request;
+    const ack = (result: TrainResult): AckReply => ({ type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version });
     // train() copies x and y before it returns: the frame's buffer may go after this call
     const step = Promise.resolve(model.train(request.x as Samples, request.y as Samples));
     this.begin(session);
     step.then(
       (result) => {
+        if (this.models.get(entry.name) !== entry) return this.reply(session, ack(result)); // deleted meanwhile: no metrics, no updates
         entry.lastLoss = result.loss;
         this.metrics.batches.inc();
         this.metrics.samples.inc({}, rows);
         this.metrics.modelLoss.set({ model: entry.name }, result.loss);
         this.metrics.modelStep.set({ model: entry.name }, result.step);
-        const ack: AckReply = { type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version };
-        this.reply(session, ack);
+        this.reply(session, ack(result));
         this.metrics.stepLatency.observe((performance.now() - received) / 1000);
         for (const listener of entry.listeners) listener.stepped(entry);
       },
@@ -363,7 +367,7 @@ class Server implements GradlineServer {
       throw errors.shape(`${field} holds ${values.length} values, not a positive multiple of the model's ${width} ${what}`, { field, length: values.length, width });
     }
     const rows = values.length / width;
-    if (rows > this.options.maxRows) throw errors.limit("rows", rows, this.options.maxRows);
+    if (rows > this.options.maxRows) throw errors.limit("rows", rows, this.options.maxRows, "Split the batch.");
     return rows;
   }
 

@@ -14,6 +14,8 @@ export interface SessionHooks {
   updateBackpressure: number;
   /** Counts one update frame pushed. */
   updateSent(): void;
+  /** Counts a connection closed for not reading its replies. */
+  unread(): void;
 }
 
 export class Session {
@@ -50,7 +52,10 @@ export class Session {
     });
     this.outbox.length = 0;
     // The client has stopped reading: closing is the only bound on its buffer.
-    if (dropped) this.end(1008, "too much unread data; read the replies");
+    if (dropped) {
+      this.hooks.unread();
+      this.end(1008, "too much unread data; read the replies");
+    }
   }
 
   get backpressured(): boolean {
