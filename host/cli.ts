@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
 import { startServer } from "./server/index.js";
+import { runDemo } from "./demo/demo.js";
 
 const usage = `usage: gradline <command> [options]
 
@@ -23,6 +24,18 @@ commands:
              --max-payload N  largest frame in bytes (default 16777216; env GRADLINE_MAX_PAYLOAD)
              --allow-fallback start even on uWebSockets.js's slow pure-JS fallback
                               (env GRADLINE_ALLOW_FALLBACK=1)
+  demo     stream a simulated chemical line (temperature, pressure, flow →
+           yield, purity; sensor noise, slow drift, faulty sensors) into a
+           server and print the model converging
+             --url U          server (default ws://127.0.0.1:8080/, else one is
+                              started in-process; env GRADLINE_URL)
+             --token T        bearer token (env GRADLINE_TOKEN)
+             --batches N      batches to send (default 3000)
+             --rows N         readings per batch (default 32)
+             --rate N         batches per second, 0 for as fast as acks allow
+                              (default 100)
+             --model NAME     model name (default demo-line)
+             --seed N         seed of the simulation (default 1)
   seed     train the source document's example (nn.Linear(3, 5), SGD lr 0.01,
            F.mse_loss, 100 full-batch iterations on 100 random samples) and
            print its loss curve
@@ -79,6 +92,28 @@ async function seedExample(args: string[]): Promise<void> {
   engine.close();
 }
 
+async function demo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: "string" }, token: { type: "string" }, batches: { type: "string" }, rows: { type: "string" },
+      rate: { type: "string" }, model: { type: "string" }, seed: { type: "string" },
+    },
+    strict: true,
+  });
+  const result = await runDemo({
+    url: values.url ?? process.env.GRADLINE_URL,
+    token: values.token ?? process.env.GRADLINE_TOKEN,
+    batches: integer(values.batches, "batches", 3000, 1),
+    rows: integer(values.rows, "rows", 32, 1),
+    rate: integer(values.rate, "rate", 100, 0),
+    model: values.model ?? "demo-line",
+    seed: integer(values.seed, "seed", 1, 0),
+    log: (line) => console.log(line),
+  });
+  return result.worstRelativeError < 0.1 ? 0 : 1;
+}
+
 /** Runs the server until SIGINT or SIGTERM, then shuts it down gracefully. */
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -124,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
       case "serve":
         await serve(rest);
         return 0;
+      case "demo":
+        return await demo(rest);
       case "seed":
         await seedExample(rest);
         return 0;

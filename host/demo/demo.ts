@@ -1,0 +1,122 @@
+// `gradline demo`: streams the simulated chemical line into a server and prints the
+// model converging on the line's true response, from the parameter updates the
+// server pushes. With no server at the default address it starts one in-process.
+import { connect, type GradlineClient, type RemoteParams } from "../client/client.js";
+import { GradlineError } from "../engine/errors.js";
+import { startServer, type GradlineServer } from "../server/server.js";
+import { ChemicalLine, type Truth } from "./line.js";
+
+export interface DemoOptions {
+  /** Server to stream into; when absent, ws://127.0.0.1:8080/ or else an in-process server. */
+  url?: string;
+  token?: string;
+  model: string;
+  batches: number;
+  rows: number;
+  /** Batches per second; 0 sends as fast as acks allow. */
+  rate: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface DemoResult {
+  truth: Truth;
+  learned: RemoteParams;
+  /** Largest |learned − true| over W, relative to the largest true coefficient of that output. */
+  worstRelativeError: number;
+  rejected: number;
+}
+
+const DEFAULT_URL = "ws://127.0.0.1:8080/";
+/** Trains in flight at once: pipelining without unbounded queues. */
+const WINDOW = 64;
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { log } = options;
+  let embedded: GradlineServer | undefined;
+  let client: GradlineClient;
+  try {
+    client = await connect(options.url ?? DEFAULT_URL, { token: options.token, reconnect: false });
+  } catch (error) {
+    if (options.url !== undefined) throw error;
+    log(`no server at ${DEFAULT_URL}; starting one in this process (run \`npm start\` in another terminal to use a real one)`);
+    embedded = await startServer({ port: 0, log });
+    client = await connect(embedded.url, { reconnect: false });
+  }
+  try {
+    return await stream(client, options);
+  } finally {
+    client.close();
+    await embedded?.close();
+  }
+}
+
+async function stream(client: GradlineClient, options: DemoOptions): Promise<DemoResult> {
+  const { log, model } = options;
+  const line = new ChemicalLine(options.seed);
+  const info = await client.create(model, {
+    inputs: 3, outputs: 2, loss: "huber", optimizer: { type: "adam", lr: 0.02 }, standardize: true, seed: options.seed,
+  });
+  log(`${info.created ? "created" : "continuing"} model "${model}" on ${client.url}: temperature, pressure, flow → yield, purity (Huber loss, Adam, standardised)`);
+  log(`streaming ${options.batches} batches of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; updates arrive at most once a second`);
+  await client.subscribe(model, { everySteps: 1, minIntervalMs: 1000 }, (update) => {
+    log(`step ${String(update.step).padStart(6)}  loss ${update.loss?.toFixed(4) ?? "-"}  ${describe(update.W, update.b)}`);
+    log(`${" ".repeat(31)}true ${describe(line.truth().W, line.truth().b)}`);
+  });
+
+  let rejected = 0;
+  const inFlight = new Set<Promise<void>>();
+  const started = performance.now();
+  for (let i = 0; i < options.batches; i++) {
+    if (options.rate > 0) {
+      const due = started + (i * 1000) / options.rate;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+    const batch = line.next(options.rows);
+    if (batch.fault.kind === "spike") log(`batch ${i}: a botched purity reading (+30 points) — the Huber loss limits its pull`);
+    const sent = client.train(model, batch.x, batch.y).then(
+      () => {},
+      (error: unknown) => {
+        if (!(error instanceof GradlineError) || error.code !== "E_NONFINITE") throw error;
+        rejected++;
+        log(`batch ${i}: ${error.code} (a dead ${["temperature", "pressure", "flow"][batch.fault.kind === "nan" ? batch.fault.input : 0]} sensor): ${error.message}`);
+      },
+    );
+    const tracked = sent.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  }
+  await Promise.all(inFlight);
+
+  const learned = await client.params(model);
+  const truth = line.truth();
+  const worstRelativeError = Math.max(
+    ...[0, 1].map((j) => {
+      const row = truth.W.slice(j * 3, j * 3 + 3);
+      const scale = Math.max(...row.map(Math.abs));
+      return Math.max(...row.map((w, k) => Math.abs(learned.W[j * 3 + k]! - w) / scale));
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  log(`done: ${learned.step} steps in ${seconds.toFixed(1)} s, ${rejected} batch(es) rejected`);
+  log(`learned ${describe(learned.W, learned.b)}`);
+  log(`true    ${describe(truth.W, truth.b)}`);
+  log(`largest coefficient error: ${(worstRelativeError * 100).toFixed(1)}% of the output's largest coefficient`);
+  return { truth, learned, worstRelativeError, rejected };
+}
+
+/** "yield = 0.45·T + 2.10·P − 0.32·F + 16.3 | purity = …" */
+function describe(W: ArrayLike<number>, b: ArrayLike<number>): string {
+  const names = ["yield", "purity"];
+  return names
+    .map((name, j) => {
+      const terms = ["T", "P", "F"].map((symbol, k) => {
+        const w = W[j * 3 + k]!;
+        return `${k === 0 ? (w < 0 ? "−" : "") : w < 0 ? " − " : " + "}${Math.abs(w).toFixed(3)}·${symbol}`;
+      });
+      const c = b[j]!;
+      return `${name} = ${terms.join("")}${c < 0 ? " − " : " + "}${Math.abs(c).toFixed(2)}`;
+    })
+    .join(" | ");
+}

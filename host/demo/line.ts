@@ -1,0 +1,83 @@
+// A simulated chemical line, after the seed document's case study: the operating
+// parameters temperature, pressure and flow set the yield and purity of a reaction.
+// The true response is linear around the operating point, with sensor noise, a slow
+// drift (the catalyst ages) and, now and then, a faulty sensor.
+import { mulberry32, normalFrom } from "../engine/init.js";
+
+export const INPUTS = ["temperature °C", "pressure bar", "flow m³/h"] as const;
+export const OUTPUTS = ["yield %", "purity %"] as const;
+
+/** Operating point and the spread the controller explores around it. */
+const CENTRE = [180, 12, 40];
+const SPREAD = [15, 2, 8];
+
+export interface Truth {
+  /** outputs × inputs, per raw unit. */
+  W: number[];
+  b: number[];
+}
+
+/** A dead sensor sends NaN (the server refuses the batch); a botched lab reading spikes purity (the Huber loss shrugs it off). */
+export type Fault = { kind: "none" } | { kind: "nan"; input: number } | { kind: "spike"; row: number };
+
+export interface LineBatch {
+  x: Float32Array;
+  y: Float32Array;
+  fault: Fault;
+}
+
+export class ChemicalLine {
+  private readonly normal: () => number;
+  private readonly uniform: () => number;
+  private batches = 0;
+
+  constructor(
+    seed: number,
+    /** Yield lost per batch as the catalyst ages (percentage points). */
+    private readonly drift = 2e-4,
+    /** Chance that a batch comes from a faulty sensor. */
+    private readonly faultRate = 0.01,
+  ) {
+    const next = mulberry32(seed);
+    this.uniform = next;
+    this.normal = normalFrom(next);
+  }
+
+  /** The response the line has now: the model should converge to it. */
+  truth(): Truth {
+    // yield: +0.45 %/°C, +2.1 %/bar, −0.32 %/(m³/h); purity falls with temperature
+    const W = [0.45, 2.1, -0.32, -0.12, 0.6, 0.05];
+    const b0 = [60 - 0.45 * 180 - 2.1 * 12 + 0.32 * 40, 95 + 0.12 * 180 - 0.6 * 12 - 0.05 * 40];
+    return { W, b: [b0[0]! - this.drift * this.batches, b0[1]!] };
+  }
+
+  /** The next batch of `rows` readings. */
+  next(rows: number): LineBatch {
+    const { W, b } = this.truth();
+    const x = new Float32Array(rows * 3);
+    const y = new Float32Array(rows * 2);
+    for (let r = 0; r < rows; r++) {
+      const setting = CENTRE.map((c, k) => c + SPREAD[k]! * (this.uniform() * 2 - 1));
+      for (let j = 0; j < 2; j++) {
+        let v = b[j]!;
+        for (let k = 0; k < 3; k++) v += W[j * 3 + k]! * setting[k]!;
+        y[r * 2 + j] = v + 0.3 * this.normal(); // the lab's measurement noise
+      }
+      for (let k = 0; k < 3; k++) x[r * 3 + k] = setting[k]! + 0.05 * SPREAD[k]! * this.normal(); // sensor noise
+    }
+    this.batches++;
+    return { x, y, fault: this.injectFault(x, y) };
+  }
+
+  private injectFault(x: Float32Array, y: Float32Array): Fault {
+    if (this.uniform() >= this.faultRate) return { kind: "none" };
+    if (this.uniform() < 0.5) {
+      const input = Math.floor(this.uniform() * 3);
+      for (let i = input; i < x.length; i += 3) x[i] = NaN;
+      return { kind: "nan", input };
+    }
+    const row = Math.floor(this.uniform() * (y.length / 2));
+    y[row * 2 + 1]! += 30;
+    return { kind: "spike", row };
+  }
+}
