@@ -14,19 +14,22 @@ const packr = new Packr({ useRecords: false, bundleStrings: false, moreTypes: fa
 // ("auto" is in msgpackr's runtime, not yet in its type declarations.)
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "auto" as "number" });
 
-/** Counters a peer reads as integers; msgpackr would write those above 2^32 as float64. */
-const COUNTERS = new Set(["seq", "step", "version"]);
+/** Integer fields a peer reads as integers; msgpackr would write those above 2^32 as float64. */
+const INTEGERS = new Set(["seq", "step", "version", "everySteps", "inputs", "outputs", "seed", "rows"]);
 
-/** Encodes a message: every Float32Array field becomes bin; undefined fields are left out. */
+/** Encodes a message: Float32Array fields become bin, undefined fields are left out, at any depth. */
 export function encode(message: object): Uint8Array {
+  return packr.pack(toWire(message));
+}
+
+function toWire(value: unknown, key = ""): unknown {
+  if (value instanceof Float32Array) return binOf(value);
+  if (typeof value === "number") return value > 0xffffffff && Number.isSafeInteger(value) && INTEGERS.has(key) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map((item) => toWire(item));
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return value;
   const wire: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(message)) {
-    if (value === undefined) continue;
-    if (value instanceof Float32Array) wire[key] = binOf(value);
-    else if (typeof value === "number" && value > 0xffffffff && Number.isSafeInteger(value) && COUNTERS.has(key)) wire[key] = BigInt(value);
-    else wire[key] = value;
-  }
-  return packr.pack(wire);
+  for (const [field, item] of Object.entries(value)) if (item !== undefined) wire[field] = toWire(item, field);
+  return wire;
 }
 
 /** Decodes one frame to a value; anything but exactly one well-formed MessagePack value is E_DECODE. */

@@ -307,11 +307,14 @@ class Server implements GradlineServer {
     const existing = this.models.get(request.model);
     if (existing) {
       // Resolve the asked options the way the engine would, then compare field by field.
-      // Numbers compare as the float32 the kernels use: 0.01 sent as float32 or float64 is one lr.
+      // Hyperparameters compare as the float32 the kernels use (0.01 sent as float32 or
+      // float64 is one lr); the integers (shape, seed) compare exactly.
+      const exact = new Set(["inputs", "outputs", "seed"]);
       const asF32 = (v: unknown) => JSON.stringify(v, (_, x: unknown) => (typeof x === "number" ? Math.fround(x) : x));
       for (const [field, value] of Object.entries(resolveModelOptions(request.config))) {
         const have = (existing.config as unknown as Record<string, unknown>)[field];
-        if (asF32(have) !== asF32(value)) throw errors.conflict(request.model, field, have, value);
+        const same = exact.has(field) ? have === value : asF32(have) === asF32(value);
+        if (!same) throw errors.conflict(request.model, field, have, value);
       }
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
     }

@@ -1,0 +1,89 @@
+// The built client in headless Chromium, with the browser's own WebSocket: the token
+// travels as access_token, frames are the same MessagePack, results match the server.
+// Needs Debian's chromium (.ci/run installs it; or set CHROMIUM_PATH).
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { join, normalize } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer, type GradlineServer } from "../../host/index.js";
+
+const TOKEN = "browser-dashboard-token-42";
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Serves the page, dist/host and msgpackr's ESM build; nothing else. */
+function staticServer(): Promise<{ server: Server; url: string }> {
+  const page = `<!doctype html><script type="importmap">{"imports":{"msgpackr":"/node_modules/msgpackr/index.js"}}</script><title>gradline</title>`;
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
+    if (path === "/") return res.writeHead(200, { "Content-Type": "text/html" }).end(page);
+    if (!path.startsWith("/dist/host/") && !path.startsWith("/node_modules/msgpackr/")) return res.writeHead(404).end();
+    readFile(join(root, path)).then(
+      (body) => res.writeHead(200, { "Content-Type": "text/javascript" }).end(body),
+      () => res.writeHead(404).end(),
+    );
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
+}
+
+describe("client in a browser", () => {
+  let gradline: GradlineServer;
+  let files: { server: Server; url: string };
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`);
+    gradline = await startServer({ port: 0, workers: 1, tokens: [TOKEN], log: () => {} });
+    files = await staticServer();
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    files?.server.close();
+    await gradline?.close();
+  });
+
+  it("connects with a token, trains, predicts and receives updates", async () => {
+    const page = await browser.newPage();
+    await page.goto(files.url);
+    // plain JavaScript as text: the test runner must not rewrite the browser's import()
+    const result = (await page.evaluate(`(async ({ url, token }) => {
+      const { connect } = await import("/dist/host/client/index.js");
+      const client = await connect(url, { token });
+      await client.create("browser-line", { inputs: 2, outputs: 1, optimizer: "sgd", standardize: false });
+      const pushed = [];
+      await client.subscribe("browser-line", {}, (u) => pushed.push(u.step));
+      const x = new Float32Array([1, 2, 3, 4]);
+      const y = new Float32Array([5, 11]);
+      const acks = await Promise.all([client.train("browser-line", x, y), client.train("browser-line", x, y)]);
+      const params = await client.params("browser-line");
+      const prediction = await client.predict("browser-line", new Float32Array([0.5, -1]));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const refused = await client.train("browser-line", new Float32Array([1]), y).catch((e) => e.code);
+      client.close();
+      return {
+        native: typeof WebSocket === "function",
+        steps: acks.map((a) => a.step), W: Array.from(params.W), b: Array.from(params.b), y: Array.from(prediction.y), pushed, refused,
+      };
+    })(${JSON.stringify({ url: gradline.url, token: TOKEN })})`)) as { native: boolean; steps: number[]; W: number[]; b: number[]; y: number[]; pushed: number[]; refused: string };
+    expect(result.native).toBe(true);
+    expect(result.steps).toEqual([1, 2]);
+    expect(result.pushed).toEqual([0, 1, 2]);
+    expect(result.refused).toBe("E_SHAPE");
+    // ŷ = W·x + b from the parameters the browser read
+    expect(result.y[0]).toBeCloseTo(result.W[0]! * 0.5 - result.W[1]! + result.b[0]!, 5);
+  });
+
+  it("is refused without the token", async () => {
+    const page = await browser.newPage();
+    await page.goto(files.url);
+    const code = await page.evaluate(`(async (url) => {
+      const { connect } = await import("/dist/host/client/index.js");
+      return connect(url, { token: "wrong-token-0123456789" }).then(() => "connected", (e) => e.code);
+    })(${JSON.stringify(gradline.url)})`);
+    expect(code).toBe("E_CLOSED");
+  });
+});
