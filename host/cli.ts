@@ -154,6 +154,10 @@ async function serve(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(usage);
+    return 0;
+  }
   try {
     switch (command) {
       case "serve":
