@@ -52,8 +52,6 @@ interface PendingStep {
   rows: number;
   x: number;
   y: number;
-  /** The caller's arrays, for the value an E_NONFINITE message names. */
-  source: { x: Samples; y: Samples };
   resolve(result: TrainResult): void;
   reject(error: Error): void;
 }
@@ -271,7 +269,7 @@ export class PoolEngine {
     const buffer = this.takeStaged(model, x, y, rows) ?? this.copyIn(x, y, rows * m, bytes);
     this.pendingBytes += bytes;
     const promise = new Promise<TrainResult>((resolve, reject) => {
-      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, source: { x, y }, resolve, reject });
+      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, resolve, reject });
     });
     this.accepted(model);
     return promise;
@@ -508,7 +506,9 @@ export class PoolEngine {
   private nonFinite(model: PoolModel, step: PendingStep, status: number, index: number): Error {
     if (status !== Status.nonFiniteX && status !== Status.nonFiniteY) return errors.wasm(`unexpected kernel status ${status}`);
     const isX = status === Status.nonFiniteX;
-    return errors.nonFinite(isX ? "x" : "y", index, isX ? model.inputs : model.outputs, Number((isX ? step.source.x : step.source.y)[index]));
+    // read from the step's own copy: the caller's arrays may be gone (a server frame's buffer is)
+    const value = this.local.arena.f32[((isX ? step.x : step.y) >>> 2) + index]!;
+    return errors.nonFinite(isX ? "x" : "y", index, isX ? model.inputs : model.outputs, value);
   }
 
   /** Settles an accepted operation (with its result, or an error) and releases what it held. */
