@@ -115,7 +115,7 @@ async function demo(args: string[]): Promise<number> {
 }
 
 /** Runs the server until SIGINT or SIGTERM, then shuts it down gracefully. */
-async function serve(args: string[]): Promise<void> {
+async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -144,12 +144,18 @@ async function serve(args: string[]): Promise<void> {
       console.log(`gradline: ${signal}: finishing accepted work, then closing`);
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
-      server.close().then(resolve, resolve);
+      server.close().then(resolve, (error: unknown) => {
+        // e.g. the data folder became unwritable: the last checkpoints were not written
+        console.error(`gradline: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exitCode = 1;
+        resolve();
+      });
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
   console.log("gradline: closed");
+  return process.exitCode === 1 ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -161,8 +167,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case "serve":
-        await serve(rest);
-        return 0;
+        return await serve(rest);
       case "demo":
         return await demo(rest);
       case "seed":

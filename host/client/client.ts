@@ -158,13 +158,14 @@ export class GradlineClient {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.socket?.close(1000, "client closed");
     this.failAll(errors.closed("the client was closed"));
+    this.failWaiting(errors.closed("the client was closed", false));
   }
 
   // ---- requests and replies ---------------------------------------------------
 
   private request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (this.closedByUser) return Promise.reject(errors.closed("the client was closed"));
-    if (this.down) return Promise.reject(errors.closed("not connected, and not reconnecting"));
+    if (this.closedByUser) return Promise.reject(errors.closed("the client was closed", false));
+    if (this.down) return Promise.reject(errors.closed("not connected, and not reconnecting", false));
     const seq = this.nextSeq++;
     const frame = encode({ ...message, seq });
     return new Promise((resolve, reject) => {
@@ -227,7 +228,10 @@ export class GradlineClient {
             resolve();
           },
           reject: (error) => {
+            // the server refused the hello (another protocol version): no point reconnecting
             settled = true;
+            this.down = true;
+            socket.close(1000, "hello refused");
             reject(error);
           },
         });
@@ -246,6 +250,7 @@ export class GradlineClient {
           if (first || this.closedByUser) return reject(errors.closed(`cannot connect to ${this.url} (${why}; a 401 means a missing or wrong token)`));
           return this.scheduleReconnect();
         }
+        if (this.closedByUser || this.down) return;
         this.options.onStatus?.("disconnected", why);
         this.scheduleReconnect();
       };
@@ -257,8 +262,16 @@ export class GradlineClient {
     const socket = this.socket!;
     for (const [model, { options }] of this.subscriptions) {
       const seq = this.nextSeq++;
-      // a failure (the model is gone) ends the subscription
-      this.pending.set(seq, { resolve: () => {}, reject: () => this.subscriptions.delete(model) });
+      // a failure (the model is gone) ends the subscription, as a deletion would
+      const subscription = this.subscriptions.get(model)!;
+      this.pending.set(seq, {
+        resolve: () => {},
+        reject: () => {
+          if (this.subscriptions.get(model) !== subscription) return;
+          this.subscriptions.delete(model);
+          subscription.onDeleted?.();
+        },
+      });
       socket.send(encode({ type: "subscribe", seq, model, ...options }));
     }
     for (const { seq, frame, pending } of this.waiting.splice(0)) {
@@ -273,7 +286,7 @@ export class GradlineClient {
     if (this.closedByUser) return;
     if (!policy || this.attempts >= policy.maxAttempts) {
       this.down = true;
-      this.failWaiting(errors.closed(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off"));
+      this.failWaiting(errors.closed(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off", false));
       return;
     }
     const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** this.attempts++);
@@ -289,9 +302,10 @@ export class GradlineClient {
     const sent = [...this.pending.values()];
     this.pending.clear();
     for (const pending of sent) pending.reject(error);
-    if (this.closedByUser) this.failWaiting(error);
+    if (this.closedByUser) this.failWaiting(errors.closed("the client was closed", false));
   }
 
+  /** Requests that never left: the server saw none of them. */
   private failWaiting(error: GradlineError): void {
     for (const { pending } of this.waiting.splice(0)) pending.reject(error);
   }

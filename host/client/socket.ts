@@ -1,6 +1,7 @@
-// The WebSocket a client talks through: the runtime's own (browsers, Deno, Bun,
-// Node 22+) or, in Node 20, the `ws` package, which has the same browser-style API.
-// Browsers cannot set headers, so there the token travels as ?access_token=.
+// The WebSocket a client talks through: in Node the `ws` package (which has the
+// browser-style API and can send the token as an Authorization header); elsewhere
+// (browsers, Deno, Bun) the runtime's own, where the token travels as ?access_token=
+// because browsers cannot set headers.
 
 /** The part of the WHATWG WebSocket API the client uses. */
 export interface SocketLike {
@@ -21,8 +22,9 @@ type WsSocket = new (url: string, options: { headers: Record<string, string>; ma
 
 export async function openSocket(url: string, token: string | undefined): Promise<SocketLike> {
   const native = (globalThis as { WebSocket?: NativeSocket }).WebSocket;
+  const inNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
   let socket: SocketLike;
-  if (native) {
+  if (native && !inNode) {
     const withToken = new URL(url);
     if (token !== undefined) withToken.searchParams.set("access_token", token);
     socket = new native(withToken.toString());

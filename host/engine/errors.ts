@@ -127,7 +127,15 @@ export const errors = {
 
   shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
 
-  closed: (why: string) => new GradlineError("E_CLOSED", `the connection closed before the reply arrived (${why}); the request may or may not have been applied`),
+  /** The client lost a request: `sent` says whether the server may have seen it. */
+  closed: (why: string, sent = true) =>
+    new GradlineError(
+      "E_CLOSED",
+      sent
+        ? `the connection closed before the reply arrived (${why}); the request may or may not have been applied`
+        : `the request was not sent (${why}); nothing was applied`,
+      { sent },
+    ),
 
   internal: (cause: unknown) =>
     new GradlineError("E_INTERNAL", `internal server error (${cause instanceof Error ? cause.message : String(cause)}); please report it`, {}, { cause }),

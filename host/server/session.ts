@@ -94,6 +94,8 @@ export class Subscription implements StepListener {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** An update is owed (steps reached) but waits for time or drain. */
   private owed = false;
+  /** The version last sent: an update never repeats one. */
+  private sentVersion = -1;
 
   constructor(
     readonly session: Session,
@@ -108,6 +110,7 @@ export class Subscription implements StepListener {
   sendNow(): void {
     this.owed = true;
     this.lastSent = -Infinity;
+    this.sentVersion = -1;
     this.retry();
   }
 
@@ -132,6 +135,10 @@ export class Subscription implements StepListener {
     if (this.session.backpressured) return; // drained() calls retry
     this.owed = false;
     this.stepsSince = 0;
+    // steps counted here may already be in the version last sent (it carries the latest)
+    const { version } = this.entry.model.progress();
+    if (version === this.sentVersion) return;
+    this.sentVersion = version;
     this.lastSent = performance.now();
     this.session.send(this.entry.updateFrame());
     this.session.hooks.updateSent();

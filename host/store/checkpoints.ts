@@ -38,6 +38,8 @@ export class CheckpointStore {
     const checkpoints: Checkpoint[] = [];
     const rejected: { file: string; reason: string }[] = [];
     for (const file of (await readdir(this.folder)).sort()) {
+      // a temporary file is a write that never finished: the .ckpt beside it is the good one
+      if (file.endsWith(`${SUFFIX}.tmp`)) await rm(join(this.folder, file), { force: true });
       if (!file.endsWith(SUFFIX)) continue;
       try {
         checkpoints.push(decodeCheckpoint(await readFile(join(this.folder, file)), file.slice(0, -SUFFIX.length)));
