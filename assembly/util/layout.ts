@@ -162,3 +162,63 @@ export function momentsBytes(m: i32, n: i32): usize {
 export function shardGradBytes(m: i32, n: i32): usize {
   return 16 + (<usize>round4(paramCount(m, n)) << 2);
 }
+
+// Setpoint search (assembly/setpoint.ts): a workspace at `ws`, 16-byte aligned,
+// every vector padded to an even count of f64 (N2 = n rounded up to 2, M2 likewise):
+//
+//   ┌──────────────────────────────┐ ws + 0
+//   │ W f64[n·m]: raw-unit weights  │ (even: n·m padded to 2)
+//   │ f64[N2] each: b, target, weight, Ax, Ax prev, Ax new, Ay, r    (SP_B … SP_R)
+//   │ f64[M2] each: lo, hi, x0, x, x prev, y, g, s, x new           (SP_LO … SP_X_NEW)
+//   │ result f64[4]: objective, iterations, last move, 0            (SP_RESULT)
+//   │ raw f32[n·m + n]: f32_raw_params' output                       │
+//   └──────────────────────────────┘ ws + setpointBytes(m, n)
+// The host writes target, weight, lo, hi, x0 and x (the start, inside [lo, hi]).
+export const SP_B: i32 = 0;
+export const SP_TARGET: i32 = 1;
+export const SP_WEIGHT: i32 = 2;
+export const SP_AX: i32 = 3;
+export const SP_AX_PREV: i32 = 4;
+export const SP_AX_NEW: i32 = 5;
+export const SP_AY: i32 = 6;
+export const SP_R: i32 = 7;
+export const SP_LO: i32 = 8;
+export const SP_HI: i32 = 9;
+export const SP_X0: i32 = 10;
+export const SP_X: i32 = 11;
+export const SP_X_PREV: i32 = 12;
+export const SP_Y: i32 = 13;
+export const SP_G: i32 = 14;
+export const SP_S: i32 = 15;
+export const SP_X_NEW: i32 = 16;
+export const SP_RESULT: i32 = 17;
+const SP_N_VECTORS: i32 = 8;
+
+@inline function round2(k: i32): i32 {
+  return (k + 1) & ~1;
+}
+
+@inline export function spWOffset(ws: usize): usize {
+  return ws;
+}
+
+/** Address of vector `which` (SP_*) in the workspace at `ws`. */
+export function spVectorOffset(ws: usize, m: i32, n: i32, which: i32): usize {
+  const base = ws + (<usize>round2(n * m) << 3);
+  if (which < SP_N_VECTORS) return base + (<usize>(which * round2(n)) << 3);
+  const mBase = base + (<usize>(SP_N_VECTORS * round2(n)) << 3);
+  return mBase + (<usize>((which - SP_N_VECTORS) * round2(m)) << 3);
+}
+
+export function spRawOffset(ws: usize, m: i32, n: i32): usize {
+  return spVectorOffset(ws, m, n, SP_RESULT) + 32;
+}
+
+export function setpointBytes(m: i32, n: i32): usize {
+  return spRawOffset(0, m, n) + (<usize>round4(paramCount(m, n)) << 2);
+}
+
+/** Byte offset of vector `which` (SP_*) from the workspace start: for hosts. */
+export function setpointOffset(m: i32, n: i32, which: i32): usize {
+  return spVectorOffset(0, m, n, which);
+}

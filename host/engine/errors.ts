@@ -13,6 +13,7 @@ export type ErrorCode =
   | "E_WASM"
   | "E_BUSY"
   | "E_WORKER"
+  | "E_SETPOINT"
   // raised by the protocol, the server and the client (docs/PROTOCOL.md)
   | "E_DECODE"
   | "E_FRAME"
@@ -82,6 +83,10 @@ export const errors = {
       `${limit} queued: ${depth}, limit ${max}; the batch was not accepted. Wait for acknowledgements before sending more.`,
       { limit, depth, max },
     ),
+
+  /** A setpoint request that cannot be solved as asked. */
+  setpoint: (field: string, why: string, details: Record<string, unknown> = {}) =>
+    new GradlineError("E_SETPOINT", `setpoint request: ${field} ${why}; nothing was solved`, { field, ...details }),
 
   worker: (cause: unknown) =>
     new GradlineError(

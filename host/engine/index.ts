@@ -1,6 +1,7 @@
 export { createInProcessEngine, Engine, engineDefaults, type EngineOptions } from "./engine.js";
 export { Model, type TrainResult, type Params, type Gradient, type Samples } from "./model.js";
 export { GradlineError, type ErrorCode } from "./errors.js";
+export { setpointDefaults, type SetpointRequest, type SetpointResult, type ActiveConstraint } from "./setpoint.js";
 export {
   modelDefaults, type ModelOptions, type OptimizerOptions, type LossName,
   type ResolvedModelOptions, type ResolvedOptimizer,

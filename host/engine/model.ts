@@ -1,5 +1,6 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
+import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors } from "./errors.js";
 import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } from "./layout.js";
 import type { ResolvedModelOptions } from "./options.js";
@@ -116,6 +117,12 @@ export class Model {
       x: f32.subarray(stage.x >>> 2, (stage.x >>> 2) + batch * this.inputs),
       y: f32.subarray(stage.y >>> 2, (stage.y >>> 2) + batch * this.outputs),
     };
+  }
+
+  /** The inputs that bring the predictions closest to a target within constraints (raw units). */
+  setpoint(request: SetpointRequest): SetpointResult {
+    const ptr = this.live();
+    return solveSetpoint(this.core.kernels, this.core.arena, ptr, this.inputs, this.outputs, this.progress().version, request);
   }
 
   /** The step count and parameter version, without reading the parameters. */

@@ -28,6 +28,9 @@ export interface KernelExports {
   f32_shard_apply__wasmsimd(model: number, grads: number, shards: number, totalRows: number, cand: number, scratch: number): number;
   f32_shard_apply__scalar(model: number, grads: number, shards: number, totalRows: number, cand: number, scratch: number): number;
   f32_peak__wasmsimd_madd12(iterations: number, a: number, c: number): number;
+  setpoint_bytes(m: number, n: number): number;
+  setpoint_offset(m: number, n: number, which: number): number;
+  f64_setpoint(model: number, ws: number, lambda: number, maxIterations: number, tolerance: number): number;
 }
 
 /** The release build, searched upwards from this file so it works from host/ and from dist/host/. */
@@ -77,5 +80,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     scratch_grad_offset: (m, n) => raw.scratch_grad_offset(m, n) >>> 0,
     moments_bytes: (m, n) => raw.moments_bytes(m, n) >>> 0,
     shard_grad_bytes: (m, n) => raw.shard_grad_bytes(m, n) >>> 0,
+    setpoint_bytes: (m, n) => raw.setpoint_bytes(m, n) >>> 0,
+    setpoint_offset: (m, n, which) => raw.setpoint_offset(m, n, which) >>> 0,
   };
 }

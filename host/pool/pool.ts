@@ -6,6 +6,7 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
+import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -173,6 +174,9 @@ export class PoolModel {
   }
   progress(): { step: number; version: number } {
     return this.committed.progress();
+  }
+  setpoint(request: SetpointRequest): SetpointResult {
+    return this.committed.setpoint(request);
   }
   snapshot(): Uint8Array {
     return this.committed.snapshot();

@@ -1,0 +1,220 @@
+// Setpoint search: the inputs x that drive the model's predictions to a target,
+//   minimise f(x) = Σ_j w_j (ŷ_j(x) − t_j)² + λ‖x − x0‖²,  ŷ = W x + b (raw units)
+//   subject to lo ≤ x ≤ hi (the host folds bounds, move limits and held inputs
+//   into one box). A convex quadratic over a box: accelerated projected gradient
+//   (FISTA) in f64, with a diagonal (Jacobi) preconditioner, backtracking on the
+//   step and adaptive restart of the momentum.
+import { headerM, headerN, spWOffset, spVectorOffset, spRawOffset, SP_B, SP_TARGET, SP_WEIGHT, SP_AX, SP_AX_PREV, SP_AX_NEW, SP_AY, SP_R,
+  SP_LO, SP_HI, SP_X0, SP_X, SP_X_PREV, SP_Y, SP_G, SP_S, SP_X_NEW, SP_RESULT } from "./util/layout";
+import { f32_raw_params } from "./step";
+
+// Workspace pointers of the current solve (one solve per thread at a time).
+let W: usize = 0;
+let nOut: i32 = 0;
+let mIn: i32 = 0;
+
+@inline function vec(ws: usize, which: i32): usize {
+  return spVectorOffset(ws, mIn, nOut, which);
+}
+
+/** out[j] = Σ_k W[j,k]·v[k] for every output j (f64x2 over k). */
+function multiply(v: usize, out: usize): void {
+  const m = mIn;
+  const whole = m & ~3;
+  for (let j = 0; j < nOut; j++) {
+    const row = W + (<usize>(j * m) << 3);
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let k = 0;
+    // unrolled vector loop: two accumulators
+    for (; k < whole; k += 4) {
+      const p = <usize>k << 3;
+      a0 = f64x2.add(a0, f64x2.mul(v128.load(row + p), v128.load(v + p)));
+      a1 = f64x2.add(a1, f64x2.mul(v128.load(row + p + 16), v128.load(v + p + 16)));
+    }
+    const a = f64x2.add(a0, a1);
+    let sum = f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1);
+    // scalar tail
+    for (; k < m; k++) sum += load<f64>(row + (<usize>k << 3)) * load<f64>(v + (<usize>k << 3));
+    store<f64>(out + (<usize>j << 3), sum);
+  }
+}
+
+/** out[k] = Σ_j W[j,k]·u[j] (axpy over rows, f64x2 over k). */
+function multiplyTransposed(u: usize, out: usize): void {
+  const m = mIn;
+  memory.fill(out, 0, <usize>m << 3);
+  const whole = m & ~1;
+  for (let j = 0; j < nOut; j++) {
+    const c = load<f64>(u + (<usize>j << 3));
+    if (c == 0) continue;
+    const vc = f64x2.splat(c);
+    const row = W + (<usize>(j * m) << 3);
+    let k = 0;
+    for (; k < whole; k += 2) {
+      const p = <usize>k << 3;
+      v128.store(out + p, f64x2.add(v128.load(out + p), f64x2.mul(vc, v128.load(row + p))));
+    }
+    for (; k < m; k++) store<f64>(out + (<usize>k << 3), load<f64>(out + (<usize>k << 3)) + c * load<f64>(row + (<usize>k << 3)));
+  }
+}
+
+/** r = w ⊙ (Ax + b − t) into `r`; returns Σ_j w_j (Ax + b − t)_j². */
+function weightedResidual(ws: usize, ax: usize, r: usize): f64 {
+  const b = vec(ws, SP_B);
+  const t = vec(ws, SP_TARGET);
+  const w = vec(ws, SP_WEIGHT);
+  let sum: f64 = 0;
+  for (let j = 0; j < nOut; j++) {
+    const at = <usize>j << 3;
+    const e = load<f64>(ax + at) + load<f64>(b + at) - load<f64>(t + at);
+    const we = load<f64>(w + at) * e;
+    store<f64>(r + at, we);
+    sum += we * e;
+  }
+  return sum;
+}
+
+/** f(x) given Ax; the regularisation term over `x`. */
+function objective(ws: usize, x: usize, ax: usize, lambda: f64): f64 {
+  let f = weightedResidual(ws, ax, vec(ws, SP_R));
+  if (lambda != 0) {
+    const x0 = vec(ws, SP_X0);
+    let q: f64 = 0;
+    for (let k = 0; k < mIn; k++) {
+      const d = load<f64>(x + (<usize>k << 3)) - load<f64>(x0 + (<usize>k << 3));
+      q += d * d;
+    }
+    f += lambda * q;
+  }
+  return f;
+}
+
+/**
+ * Solves from the start point in x (inside the box). Workspace layout in
+ * util/layout.ts (SP_*); the host writes target, weight, lo, hi, x0 and x.
+ * Writes x, Ax (ŷ − b) and the result slots: objective, iterations, the final
+ * step's largest move. Returns the number of iterations.
+ */
+export function f64_setpoint(model: usize, ws: usize, lambda: f64, maxIterations: i32, tolerance: f64): i32 {
+  const m = headerM(model);
+  const n = headerN(model);
+  mIn = m;
+  nOut = n;
+  W = spWOffset(ws);
+  // raw-unit W and b, promoted to f64
+  const raw = spRawOffset(ws, m, n);
+  f32_raw_params(model, raw);
+  for (let i = 0; i < n * m; i++) store<f64>(W + (<usize>i << 3), <f64>load<f32>(raw + (<usize>i << 2)));
+  const b = vec(ws, SP_B);
+  for (let j = 0; j < n; j++) store<f64>(b + (<usize>j << 3), <f64>load<f32>(raw + (<usize>(n * m + j) << 2)));
+
+  const w = vec(ws, SP_WEIGHT);
+  const lo = vec(ws, SP_LO);
+  const hi = vec(ws, SP_HI);
+  const x0 = vec(ws, SP_X0);
+  const s = vec(ws, SP_S);
+  // Jacobi preconditioner: s_k = 1 / H_kk, H = 2(WᵀDW + λI); an input no weighted output uses keeps s = 1
+  for (let k = 0; k < m; k++) {
+    let h = lambda;
+    for (let j = 0; j < n; j++) {
+      const a = load<f64>(W + (<usize>(j * m + k) << 3));
+      h += load<f64>(w + (<usize>j << 3)) * a * a;
+    }
+    store<f64>(s + (<usize>k << 3), h > 0 ? 1 / (2 * h) : 1);
+  }
+
+  let x = vec(ws, SP_X);
+  let xPrev = vec(ws, SP_X_PREV);
+  let xNew = vec(ws, SP_X_NEW);
+  let ax = vec(ws, SP_AX);
+  let axPrev = vec(ws, SP_AX_PREV);
+  let axNew = vec(ws, SP_AX_NEW);
+  const y = vec(ws, SP_Y);
+  const ay = vec(ws, SP_AY);
+  const g = vec(ws, SP_G);
+  const r = vec(ws, SP_R);
+  multiply(x, ax);
+  memory.copy(xPrev, x, <usize>m << 3);
+  memory.copy(axPrev, ax, <usize>n << 3);
+
+  // Lipschitz constant of the preconditioned gradient: the diagonal of S·H is 1, so
+  // start at 1 and let backtracking double it as needed
+  let L: f64 = 1;
+  let t: f64 = 1;
+  let tPrev: f64 = 1;
+  let iterations = 0;
+  let lastMove: f64 = Infinity;
+  while (iterations < maxIterations) {
+    iterations++;
+    // extrapolate: y = x + β(x − xPrev); A is linear, so Ay follows without a product
+    const beta = (tPrev - 1) / t;
+    for (let k = 0; k < m; k++) {
+      const at = <usize>k << 3;
+      const xk = load<f64>(x + at);
+      store<f64>(y + at, xk + beta * (xk - load<f64>(xPrev + at)));
+    }
+    for (let j = 0; j < n; j++) {
+      const at = <usize>j << 3;
+      const v = load<f64>(ax + at);
+      store<f64>(ay + at, v + beta * (v - load<f64>(axPrev + at)));
+    }
+    // gradient at y: 2Wᵀ(w ⊙ (Ay + b − t)) + 2λ(y − x0)
+    const fy = objective(ws, y, ay, lambda);
+    multiplyTransposed(r, g);
+    for (let k = 0; k < m; k++) {
+      const at = <usize>k << 3;
+      store<f64>(g + at, 2 * load<f64>(g + at) + 2 * lambda * (load<f64>(y + at) - load<f64>(x0 + at)));
+    }
+    // projected step with backtracking: accept when the quadratic model bounds f
+    let fNew: f64 = 0;
+    let move: f64 = 0;
+    while (true) {
+      let linear: f64 = 0;
+      let quad: f64 = 0;
+      move = 0;
+      for (let k = 0; k < m; k++) {
+        const at = <usize>k << 3;
+        const yk = load<f64>(y + at);
+        const sk = load<f64>(s + at);
+        const v = Math.min(Math.max(yk - (sk / L) * load<f64>(g + at), load<f64>(lo + at)), load<f64>(hi + at));
+        store<f64>(xNew + at, v);
+        const d = v - yk;
+        linear += load<f64>(g + at) * d;
+        quad += (d * d) / sk;
+        move = Math.max(move, Math.abs(d) / (1 + Math.abs(v)));
+      }
+      multiply(xNew, axNew);
+      fNew = objective(ws, xNew, axNew, lambda);
+      if (fNew <= fy + linear + 0.5 * L * quad + 1e-15 * Math.abs(fy) || L > 1e30) break;
+      L *= 2;
+    }
+    // adaptive restart: momentum that points uphill is dropped
+    let uphill: f64 = 0;
+    for (let k = 0; k < m; k++) {
+      const at = <usize>k << 3;
+      uphill += load<f64>(g + at) * (load<f64>(xNew + at) - load<f64>(x + at));
+    }
+    tPrev = uphill > 0 ? 1 : t;
+    t = uphill > 0 ? 1 : (1 + Math.sqrt(1 + 4 * t * t)) / 2;
+    // rotate the buffers: xPrev ← x ← xNew
+    const xOld = xPrev;
+    xPrev = x;
+    x = xNew;
+    xNew = xOld;
+    const axOld = axPrev;
+    axPrev = ax;
+    ax = axNew;
+    axNew = axOld;
+    lastMove = move;
+    if (move <= tolerance) break;
+  }
+  // the answer goes to the SP_X and SP_AX slots whichever buffers hold it
+  if (x != vec(ws, SP_X)) memory.copy(vec(ws, SP_X), x, <usize>m << 3);
+  if (ax != vec(ws, SP_AX)) memory.copy(vec(ws, SP_AX), ax, <usize>n << 3);
+  const result = vec(ws, SP_RESULT);
+  store<f64>(result, objective(ws, vec(ws, SP_X), vec(ws, SP_AX), lambda));
+  store<f64>(result + 8, <f64>iterations);
+  store<f64>(result + 16, lastMove);
+  return iterations;
+}

@@ -1,0 +1,179 @@
+// Setpoint recommendation on a live model: validates the request, folds bounds,
+// move limits and held inputs into one box per input, runs the kernel
+// (assembly/setpoint.ts) and reports the answer in raw units with the active
+// constraints and whether the target can be reached at all.
+import { errors } from "./errors.js";
+import type { KernelExports } from "./wasm.js";
+import type { SharedArena } from "./memory.js";
+
+export interface SetpointRequest {
+  /** y*: the target of every output, raw units. */
+  target: ArrayLike<number>;
+  /** w_j ≥ 0 per output (0 ignores an output). Default 1 each. */
+  weights?: ArrayLike<number>;
+  /** Bounds of every input, raw units. Default unbounded. */
+  lower?: ArrayLike<number>;
+  upper?: ArrayLike<number>;
+  /** Inputs that are measured but not controllable, held at the given value; null (or absent) for free inputs. */
+  fixed?: ArrayLike<number | null | undefined>;
+  /** x0, the current setpoint: where the search starts, what move limits and λ are measured from. */
+  current?: ArrayLike<number>;
+  /** Largest |x_k − x0_k| per input (needs `current`); Infinity for none. */
+  maxMove?: ArrayLike<number>;
+  /** λ ≥ 0: weight of ‖x − x0‖² (needs `current` when > 0). Default 0. */
+  lambda?: number;
+  /** Default 20 000. */
+  maxIterations?: number;
+  /** Stop when no input moves more than this, relative to 1 + |x|, in an iteration. Default 1e-12. */
+  tolerance?: number;
+  /** Counts the target as reached when every weighted output is within this of it (raw units). Default 1e-6·max(1, |y*_j|). */
+  reachTolerance?: number;
+}
+
+/** Which constraint holds an input where it is. */
+export type ActiveConstraint = "lower" | "upper" | "move-down" | "move-up" | "fixed" | null;
+
+export interface SetpointResult {
+  /** The recommended inputs, raw units. */
+  x: Float64Array;
+  /** ŷ(x), raw units. */
+  predicted: Float64Array;
+  /** Σ w_j (ŷ_j − y*_j)² + λ‖x − x0‖² at x. */
+  objective: number;
+  iterations: number;
+  /** Stopped by the tolerance, not by maxIterations. */
+  converged: boolean;
+  active: ActiveConstraint[];
+  /** Some x within the constraints brings every weighted output within reachTolerance of its target. */
+  reachable: boolean;
+  /** Parameter version of the model the answer comes from. */
+  version: number;
+}
+
+export const setpointDefaults = Object.freeze({ maxIterations: 20_000, tolerance: 1e-12, lambda: 0 });
+
+// Workspace vectors (assembly/util/layout.ts SP_*).
+const SP = { target: 1, weight: 2, ax: 3, lo: 8, hi: 9, x0: 10, x: 11, result: 17 } as const;
+
+interface Box {
+  lo: Float64Array;
+  hi: Float64Array;
+  /** What each bound comes from. */
+  loIs: ActiveConstraint[];
+  hiIs: ActiveConstraint[];
+}
+
+function vector(value: ArrayLike<number> | undefined, field: string, length: number, fill: number, check: (v: number) => boolean, rule: string): Float64Array {
+  if (value === undefined) return new Float64Array(length).fill(fill);
+  if (typeof value !== "object" || value === null || typeof value.length !== "number") throw errors.setpoint(field, "must be an array of numbers");
+  if (value.length !== length) throw errors.setpoint(field, `has ${value.length} entries; the model needs ${length}`);
+  const out = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    const v = value[i];
+    if (typeof v !== "number" || !check(v)) throw errors.setpoint(`${field}[${i}]`, `must be ${rule} (got ${String(v)})`);
+    out[i] = v;
+  }
+  return out;
+}
+
+const finite = (v: number) => Number.isFinite(v);
+const notNaN = (v: number) => !Number.isNaN(v);
+
+/** Bounds, move limits and held inputs as one box per input; an empty box is an error naming the input. */
+function foldBox(request: SetpointRequest, m: number, x0: Float64Array | undefined): Box {
+  const lower = vector(request.lower, "lower", m, -Infinity, (v) => v < Infinity && notNaN(v), "a number below +Infinity");
+  const upper = vector(request.upper, "upper", m, Infinity, (v) => v > -Infinity && notNaN(v), "a number above −Infinity");
+  const maxMove = vector(request.maxMove, "maxMove", m, Infinity, (v) => v >= 0, "≥ 0 (Infinity for no limit)");
+  if (request.maxMove !== undefined && !x0) throw errors.setpoint("maxMove", "needs `current`, the setpoint the moves start from");
+  const fixed = request.fixed;
+  if (fixed !== undefined && (typeof fixed !== "object" || fixed === null || fixed.length !== m)) {
+    throw errors.setpoint("fixed", `must be an array of ${m} entries: a value for each held input, null for the free ones`);
+  }
+  const box: Box = { lo: new Float64Array(m), hi: new Float64Array(m), loIs: [], hiIs: [] };
+  for (let k = 0; k < m; k++) {
+    const held = fixed?.[k];
+    if (held !== null && held !== undefined) {
+      if (typeof held !== "number" || !Number.isFinite(held)) throw errors.setpoint(`fixed[${k}]`, `must be a finite number or null (got ${String(held)})`);
+      // a measured input is what it is, whatever the bounds of controllable ones
+      box.lo[k] = box.hi[k] = held;
+      box.loIs[k] = box.hiIs[k] = "fixed";
+      continue;
+    }
+    let lo = lower[k]!;
+    let hi = upper[k]!;
+    box.loIs[k] = "lower";
+    box.hiIs[k] = "upper";
+    if (x0 && maxMove[k]! < Infinity) {
+      if (x0[k]! - maxMove[k]! > lo) [lo, box.loIs[k]] = [x0[k]! - maxMove[k]!, "move-down"];
+      if (x0[k]! + maxMove[k]! < hi) [hi, box.hiIs[k]] = [x0[k]! + maxMove[k]!, "move-up"];
+    }
+    if (!(lo <= hi)) {
+      throw errors.setpoint(`input ${k}`, `has no feasible value: bounds and move limits leave [${lo}, ${hi}]`, { input: k, lo, hi });
+    }
+    box.lo[k] = lo;
+    box.hi[k] = hi;
+  }
+  return box;
+}
+
+/** Solves a setpoint request against the model at `ptr` (inputs m, outputs n). */
+export function solveSetpoint(
+  kernels: KernelExports, arena: SharedArena, ptr: number, m: number, n: number, version: number, request: SetpointRequest,
+): SetpointResult {
+  if (typeof request !== "object" || request === null) throw errors.setpoint("request", "must be an object with at least { target }");
+  const target = vector(request.target, "target", n, 0, finite, "a finite number");
+  const weights = vector(request.weights, "weights", n, 1, (v) => v >= 0 && Number.isFinite(v), "a finite number ≥ 0");
+  const x0 = request.current === undefined ? undefined : vector(request.current, "current", m, 0, finite, "a finite number");
+  const lambda = request.lambda ?? setpointDefaults.lambda;
+  if (typeof lambda !== "number" || !(lambda >= 0) || !Number.isFinite(lambda)) throw errors.setpoint("lambda", `must be a finite number ≥ 0 (got ${String(lambda)})`);
+  if (lambda > 0 && !x0) throw errors.setpoint("lambda", "> 0 needs `current`, the setpoint x is pulled towards");
+  const maxIterations = request.maxIterations ?? setpointDefaults.maxIterations;
+  if (!Number.isInteger(maxIterations) || maxIterations < 1 || maxIterations > 2 ** 31 - 1) throw errors.setpoint("maxIterations", "must be a positive integer");
+  const tolerance = request.tolerance ?? setpointDefaults.tolerance;
+  if (typeof tolerance !== "number" || !(tolerance > 0)) throw errors.setpoint("tolerance", "must be a number > 0");
+  const reach = request.reachTolerance;
+  if (reach !== undefined && (typeof reach !== "number" || !(reach > 0))) throw errors.setpoint("reachTolerance", "must be a number > 0");
+  const box = foldBox(request, m, x0);
+
+  const ws = arena.alloc(kernels.setpoint_bytes(m, n), false);
+  try {
+    const f64 = arena.f64;
+    const at = (which: number) => (ws + kernels.setpoint_offset(m, n, which)) >>> 3;
+    f64.set(target, at(SP.target));
+    f64.set(weights, at(SP.weight));
+    f64.set(box.lo, at(SP.lo));
+    f64.set(box.hi, at(SP.hi));
+    const start = new Float64Array(m);
+    for (let k = 0; k < m; k++) {
+      const lo = box.lo[k]!;
+      const hi = box.hi[k]!;
+      const from = x0 ? x0[k]! : Number.isFinite(lo) && Number.isFinite(hi) ? (lo + hi) / 2 : 0;
+      start[k] = Math.min(Math.max(from, lo), hi);
+    }
+    f64.set(x0 ?? start, at(SP.x0));
+    f64.set(start, at(SP.x));
+    const iterations = kernels.f64_setpoint(ptr, ws, lambda, maxIterations, tolerance);
+    const read = () => {
+      const predicted = arena.f64.slice(at(SP.ax), at(SP.ax) + n);
+      const b = arena.f64.subarray(at(0), at(0) + n);
+      for (let j = 0; j < n; j++) predicted[j]! += b[j]!;
+      const result = at(SP.result);
+      return { x: arena.f64.slice(at(SP.x), at(SP.x) + m), predicted, objective: arena.f64[result]!, converged: arena.f64[result + 2]! <= tolerance };
+    };
+    const answer = read();
+    const within = (predicted: Float64Array) =>
+      predicted.every((p, j) => weights[j] === 0 || Math.abs(p - target[j]!) <= (reach ?? 1e-6 * Math.max(1, Math.abs(target[j]!))));
+    let reachable = within(answer.predicted);
+    if (!reachable && lambda > 0) {
+      // λ pulls x back towards x0: ask whether the target itself is within reach, from where we are
+      const again = kernels.f64_setpoint(ptr, ws, 0, maxIterations, tolerance);
+      reachable = again > 0 && within(read().predicted);
+    }
+    const active = Array.from(answer.x, (v, k): ActiveConstraint =>
+      box.loIs[k] === "fixed" ? "fixed" : v <= box.lo[k]! ? box.loIs[k]! : v >= box.hi[k]! ? box.hiIs[k]! : null,
+    );
+    return { ...answer, iterations, active, reachable, version };
+  } finally {
+    arena.release(ws);
+  }
+}
