@@ -219,8 +219,9 @@ function standardizeRows(
     const row = t + (<usize>(k * stride) << 2);
     let mean = load<f64>(stat + (<usize>k << 3));
     let m2 = load<f64>(stat + rowsBytes + (<usize>k << 3));
-    if (merge && standardize) {
-      // Chan et al.: combine (count, mean, m2) with the batch's own moments
+    if (merge) {
+      // Chan et al.: combine (count, mean, m2) with the batch's own moments (tracked
+      // without standardisation too: feature importance and anomaly checks read them)
       rowMoments(row, batch);
       const delta = momentMean - mean;
       mean += delta * nb / total;
@@ -313,7 +314,6 @@ export function packOutputScale(model: usize, scratch: usize): void {
 export function commitStatistics(model: usize, cand: usize, batch: i32): void {
   const m = headerM(model);
   const n = headerN(model);
-  if ((load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) == 0) return;
   memory.copy(model + statsOffset(m, n), cand, <usize>(m + n) << 4);
   store<f64>(model + H_COUNT, load<f64>(model + H_COUNT) + <f64>batch);
 }

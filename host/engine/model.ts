@@ -1,5 +1,6 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
+import { DriftDetector, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors } from "./errors.js";
 import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } from "./layout.js";
@@ -15,6 +16,8 @@ export interface TrainResult {
   step: number;
   /** Parameter version after the update. */
   version: number;
+  /** A change in the process, detected on the loss stream at this step; else null. */
+  drift: DriftEvent | null;
 }
 
 export interface Params {
@@ -24,6 +27,12 @@ export interface Params {
   b: Float32Array;
   step: number;
   version: number;
+  /**
+   * Standardised coefficients, n×m: W[j,k]·σx[k]/σy[j], how far output j moves (in its
+   * spreads) when input k moves by one of its spreads. 0 where an input or output has not
+   * varied; null before the model has seen two samples.
+   */
+  importance: Float32Array | null;
 }
 
 export interface Gradient {
@@ -43,9 +52,12 @@ export class Model {
   private opts: ResolvedModelOptions;
 
   /** @internal Use engine.createModel or engine.restoreModel. */
+  private drift: DriftDetector | null;
+
   constructor(private readonly core: EngineCore, ptr: number, options: ResolvedModelOptions) {
     this.ptr = ptr;
     this.opts = options;
+    this.drift = options.drift ? new DriftDetector(options.drift) : null;
     this.inputs = options.inputs;
     this.outputs = options.outputs;
   }
@@ -69,7 +81,14 @@ export class Model {
     const view = this.core.arena.view;
     const version = view.getFloat64(ptr + Header.version, true) + 1;
     view.setFloat64(ptr + Header.version, version, true);
-    return { loss: view.getFloat64(ptr + Header.lossOut, true), step: view.getFloat64(ptr + Header.step, true), version };
+    const loss = view.getFloat64(ptr + Header.lossOut, true);
+    const step = view.getFloat64(ptr + Header.step, true);
+    return { loss, step, version, drift: this.observeDrift(loss, step) };
+  }
+
+  /** @internal Feeds a step's loss to the drift detector (the pool calls this as it settles steps, in order). */
+  observeDrift(loss: number, step: number): DriftEvent | null {
+    return this.drift?.observe(loss, step) ?? null;
   }
 
   /** Mean loss on a batch, without changing anything. */
@@ -143,15 +162,38 @@ export class Model {
       kernels.f32_raw_params(ptr, out);
       const at = out >>> 2;
       const view = arena.view;
+      const W = arena.f32.slice(at, at + nm);
       return {
-        W: arena.f32.slice(at, at + nm),
+        W,
         b: arena.f32.slice(at + nm, at + nm + this.outputs),
         step: view.getFloat64(ptr + Header.step, true),
         version: view.getFloat64(ptr + Header.version, true),
+        importance: this.importance(ptr, W),
       };
     } finally {
       arena.release(out);
     }
+  }
+
+  /** W scaled by the spreads the statistics hold (population σ, as standardisation uses). */
+  private importance(ptr: number, W: Float32Array): Float32Array | null {
+    const { arena } = this.core;
+    const m = this.inputs;
+    const n = this.outputs;
+    const count = arena.view.getFloat64(ptr + Header.count, true);
+    if (!(count >= 2)) return null;
+    const stats = (ptr + regions(m, n).stats) >>> 3;
+    const f64 = arena.f64;
+    const sigma = (m2: number) => (m2 > 0 ? Math.sqrt(m2 / count) : 0);
+    const out = new Float32Array(n * m);
+    for (let j = 0; j < n; j++) {
+      const sy = sigma(f64[stats + 2 * m + n + j]!);
+      for (let k = 0; k < m; k++) {
+        const sx = sigma(f64[stats + m + k]!);
+        out[j * m + k] = sy > 0 ? (W[j * m + k]! * sx) / sy : 0;
+      }
+    }
+    return out;
   }
 
   /** Versioned, self-describing bytes of the whole state; restore() or engine.restoreModel() read them. */
@@ -181,6 +223,8 @@ export class Model {
   restoreState(state: ModelState): void {
     writeState(this.core, this.live(), state);
     this.opts = state.options;
+    // a restored state is a new regime: the loss level is learnt afresh
+    this.drift = state.options.drift ? new DriftDetector(state.options.drift) : null;
   }
 
   /** Releases the model's memory. Any later call fails with E_DISPOSED. */

@@ -1,4 +1,5 @@
 // Model options: the public form, the resolved form and the frozen defaults.
+import { driftDefaults, type DriftOptions, type ResolvedDriftOptions } from "./drift.js";
 import { errors } from "./errors.js";
 
 export type LossName = "mse" | "huber";
@@ -25,6 +26,8 @@ export interface ModelOptions {
   standardize?: boolean;
   /** Seed of the deterministic initialisation. Default 1. */
   seed?: number;
+  /** Drift detection on the loss stream (Page-Hinkley); false turns it off. Default on, with driftDefaults. */
+  drift?: false | DriftOptions;
   /** Initial W (n×m row-major) and b (n), in the training space; replaces the seeded initialisation. */
   init?: { W: ArrayLike<number>; b: ArrayLike<number> };
 }
@@ -44,6 +47,7 @@ export interface ResolvedModelOptions {
   l2: number;
   standardize: boolean;
   seed: number;
+  drift: ResolvedDriftOptions | null;
 }
 
 export const MAX_FEATURES = 1 << 16;
@@ -125,7 +129,25 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
   }
 }
 
-const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "init"];
+const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "drift", "init"];
+
+function resolveDrift(value: unknown): ResolvedDriftOptions | null {
+  if (value === false || value === null) return null;
+  if (value === undefined || value === true) return driftDefaults;
+  if (!isRecord(value)) throw errors.config("drift", "must be false or { delta, threshold, warmup, alpha }");
+  const known = Object.keys(driftDefaults);
+  for (const key of Object.keys(value)) if (!known.includes(key)) throw errors.config(`drift.${key}`, `is not a drift option (known: ${known.join(", ")})`);
+  const warmup = value.warmup ?? driftDefaults.warmup;
+  if (!Number.isInteger(warmup) || (warmup as number) < 2 || (warmup as number) > 1_000_000) {
+    throw errors.config("drift.warmup", `must be an integer from 2 to 1000000 (got ${String(warmup)})`);
+  }
+  return {
+    delta: real(value.delta, "drift.delta", driftDefaults.delta, (v) => v >= 0, "≥ 0"),
+    threshold: real(value.threshold, "drift.threshold", driftDefaults.threshold, (v) => v > 0, "> 0"),
+    warmup: warmup as number,
+    alpha: real(value.alpha, "drift.alpha", driftDefaults.alpha, (v) => v > 0 && v < 1, "in (0, 1)"),
+  };
+}
 
 /** Validates every field (naming the one that is wrong) and fills in defaults. */
 export function resolveModelOptions(options: unknown): ResolvedModelOptions {
@@ -153,6 +175,7 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
     l2: real(options.l2, "l2", modelDefaults.l2, nonNegative, "0, or from 1.2e-38 to 3.4e38 (32-bit float)"),
     standardize: flag(options.standardize, "standardize", modelDefaults.standardize),
     seed: seed as number,
+    drift: resolveDrift(options.drift),
   };
 }
 

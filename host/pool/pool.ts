@@ -94,6 +94,9 @@ interface Run {
   steps: PendingStep[];
 }
 
+/** A step's result as a task reports it, before the drift detector has seen it. */
+type StepOutcome = Omit<TrainResult, "drift">;
+
 export class PoolModel {
   readonly inputs: number;
   readonly outputs: number;
@@ -516,7 +519,7 @@ export class PoolEngine {
   }
 
   /** Settles an accepted operation (with its result, or an error) and releases what it held. */
-  private settle(model: PoolModel, op: Pending, outcome?: TrainResult | Error): void {
+  private settle(model: PoolModel, op: Pending, outcome?: StepOutcome | Error): void {
     model.pendingSteps--;
     this.pendingSteps--;
     if (op.kind === "step") {
@@ -524,7 +527,8 @@ export class PoolEngine {
       this.pendingBytes -= op.bytes;
     }
     if (outcome instanceof Error) op.reject(outcome);
-    else if (op.kind === "step") op.resolve(outcome!);
+    // the drift detector sees each model's steps in order: they settle in order
+    else if (op.kind === "step") op.resolve({ ...outcome!, drift: model.committed.observeDrift(outcome!.loss, outcome!.step) });
     else op.resolve();
   }
 
@@ -649,7 +653,7 @@ export class PoolEngine {
   }
 
   /** Reduction and update, O(shards · parameters): here, on the job's block. */
-  private applyShards(job: ShardJob): TrainResult | Error {
+  private applyShards(job: ShardJob): StepOutcome | Error {
     const { model, block, plan, buffers } = job;
     const k = this.local.kernels;
     let scratch: number;
@@ -669,7 +673,7 @@ export class PoolEngine {
     return { loss, step, version };
   }
 
-  private finishShardJob(job: ShardJob, outcome: TrainResult | Error): void {
+  private finishShardJob(job: ShardJob, outcome: StepOutcome | Error): void {
     for (const buffer of [job.buffers.moments, job.buffers.grads, job.buffers.cand]) this.local.arena.release(buffer);
     this.settle(job.model, job.step, outcome);
     this.idle(job.model);
