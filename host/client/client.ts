@@ -6,8 +6,10 @@
 import { errors, GradlineError } from "../engine/errors.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
-  PROTOCOL_VERSION, type AckReply, type ModelInfo, type ModelReply, type ServerLimits, type WelcomeReply, type WireModelConfig,
+  PROTOCOL_VERSION, type AckReply, type DriftFields, type DriftPush, type ModelInfo, type ModelReply, type ServerLimits,
+  type SetpointReply, type WelcomeReply, type WireModelConfig,
 } from "../protocol/messages.js";
+import type { SetpointRequest } from "../engine/setpoint.js";
 import { OPEN, openSocket, type SocketLike } from "./socket.js";
 
 export interface ReconnectOptions {
@@ -30,9 +32,22 @@ export interface ClientOptions {
   onStatus?: (status: "disconnected" | "connected", detail?: string) => void;
 }
 
-export interface Ack { seq: number; model: string; loss: number; step: number; version: number }
+/** `drift` is set on the ack of the step whose loss raised a drift alarm. */
+export interface Ack { seq: number; model: string; loss: number; step: number; version: number; drift?: DriftFields }
 export interface Prediction { model: string; version: number; rows: number; y: Float32Array }
-export interface RemoteParams { model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array }
+export interface RemoteParams {
+  model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array;
+  /** Standardised coefficients, outputs × inputs; null before the model has seen two samples. */
+  importance: Float32Array | null;
+}
+/** What a subscription hears besides updates. */
+export interface SubscriptionEvents {
+  /** The model was deleted (or is gone after a reconnect); the subscription has ended. */
+  onDeleted?: () => void;
+  /** The model's drift detector raised an alarm at `event.step`. */
+  onDrift?: (event: DriftFields) => void;
+}
+export type SetpointAnswer = Omit<SetpointReply, "type" | "seq">;
 export interface Update extends RemoteParams { loss: number | null }
 export interface SubscribeOptions { everySteps?: number; minIntervalMs?: number }
 
@@ -49,7 +64,7 @@ interface Pending {
 interface LocalSubscription {
   options: Required<SubscribeOptions>;
   onUpdate: (update: Update) => void;
-  onDeleted: (() => void) | undefined;
+  events: SubscriptionEvents;
 }
 
 const reconnectDefaults = Object.freeze({ initialDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Infinity });
@@ -106,7 +121,19 @@ export class GradlineClient {
   /** One optimiser step on rows × inputs x and rows × outputs y; many may be in flight at once. */
   async train(model: string, x: Float32Array, y: Float32Array): Promise<Ack> {
     const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
-    return { seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version };
+    const ack: Ack = { seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version };
+    if (reply.drift) ack.drift = reply.drift;
+    return ack;
+  }
+
+  /** The inputs that bring the model's predictions closest to `target` within the constraints (raw units; see SetpointRequest). */
+  async setpoint(model: string, request: SetpointRequest): Promise<SetpointAnswer> {
+    const wire: Record<string, unknown> = { type: "setpoint", model };
+    for (const [key, value] of Object.entries(request)) {
+      if (value !== undefined) wire[key] = typeof value === "object" && value !== null ? Array.from(value as ArrayLike<number | null>, (v) => (v === undefined ? null : v)) : value;
+    }
+    const { type: _type, seq: _seq, ...answer } = (await this.request(wire)) as unknown as SetpointReply;
+    return answer;
   }
 
   async predict(model: string, x: Float32Array): Promise<Prediction> {
@@ -130,11 +157,11 @@ export class GradlineClient {
   /**
    * Streams a model's parameters to `onUpdate`: now, then once `everySteps` steps and
    * `minIntervalMs` have passed since the last update (default: every step). Renewed
-   * after a reconnect. `onDeleted` hears that the model was deleted.
+   * after a reconnect. `events` hear of drift alarms and of the model's deletion.
    */
-  async subscribe(model: string, options: SubscribeOptions, onUpdate: (update: Update) => void, onDeleted?: () => void): Promise<RemoteSubscription> {
+  async subscribe(model: string, options: SubscribeOptions, onUpdate: (update: Update) => void, events: SubscriptionEvents = {}): Promise<RemoteSubscription> {
     const resolved = { everySteps: options.everySteps ?? 1, minIntervalMs: options.minIntervalMs ?? 0 };
-    const local: LocalSubscription = { options: resolved, onUpdate, onDeleted };
+    const local: LocalSubscription = { options: resolved, onUpdate, events };
     this.subscriptions.set(model, local);
     try {
       await this.request({ type: "subscribe", model, ...resolved });
@@ -189,11 +216,16 @@ export class GradlineClient {
         subscription?.onUpdate({ ...paramsOf(reply), loss: reply.loss as number | null });
         return;
       }
+      case "drift": {
+        const { type: _type, model, ...event } = reply as unknown as DriftPush;
+        this.subscriptions.get(model)?.events.onDrift?.(event);
+        return;
+      }
       case "deleted":
         if (reply.seq === undefined) {
           const subscription = this.subscriptions.get(reply.model as string);
           this.subscriptions.delete(reply.model as string);
-          subscription?.onDeleted?.();
+          subscription?.events.onDeleted?.();
           return;
         }
         break;
@@ -269,7 +301,7 @@ export class GradlineClient {
         reject: () => {
           if (this.subscriptions.get(model) !== subscription) return;
           this.subscriptions.delete(model);
-          subscription.onDeleted?.();
+          subscription.events.onDeleted?.();
         },
       });
       socket.send(encode({ type: "subscribe", seq, model, ...options }));
@@ -320,5 +352,6 @@ function paramsOf(reply: Record<string, unknown>): RemoteParams {
     outputs: reply.outputs as number,
     W: floatsOf(reply.W as Uint8Array, "W"),
     b: floatsOf(reply.b as Uint8Array, "b"),
+    importance: reply.importance instanceof Uint8Array ? floatsOf(reply.importance, "importance") : null,
   };
 }

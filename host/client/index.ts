@@ -1,4 +1,4 @@
 export {
   connect, GradlineClient, type Ack, type ClientOptions, type Prediction, type ReconnectOptions,
-  type RemoteParams, type RemoteSubscription, type SubscribeOptions, type Update,
+  type RemoteParams, type RemoteSubscription, type SubscribeOptions, type Update, type SubscriptionEvents, type SetpointAnswer,
 } from "./client.js";

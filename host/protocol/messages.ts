@@ -25,16 +25,22 @@ export interface ParamsRequest { type: "params"; seq: Seq; model: string }
 export interface SubscribeRequest { type: "subscribe"; seq: Seq; model: string; everySteps: number; minIntervalMs: number }
 export interface UnsubscribeRequest { type: "unsubscribe"; seq: Seq; model: string }
 export interface ListRequest { type: "list"; seq: Seq }
+/** Setpoint search; vectors are arrays of numbers (float64), `fixed` with nil for free inputs. */
+export interface SetpointRequestMessage {
+  type: "setpoint"; seq: Seq; model: string;
+  target: number[]; weights?: number[]; lower?: number[]; upper?: number[]; fixed?: (number | null)[];
+  current?: number[]; maxMove?: number[]; lambda?: number; maxIterations?: number; tolerance?: number; reachTolerance?: number;
+}
 export interface DeleteRequest { type: "delete"; seq: Seq; model: string }
 
 export type Request =
   | HelloRequest | CreateRequest | OpenRequest | TrainRequest | PredictRequest | ParamsRequest
-  | SubscribeRequest | UnsubscribeRequest | ListRequest | DeleteRequest;
+  | SubscribeRequest | UnsubscribeRequest | ListRequest | DeleteRequest | SetpointRequestMessage;
 
 export type RequestType = Request["type"];
 
 export const REQUEST_TYPES: readonly RequestType[] = Object.freeze([
-  "hello", "create", "open", "train", "predict", "params", "subscribe", "unsubscribe", "list", "delete",
+  "hello", "create", "open", "train", "predict", "params", "subscribe", "unsubscribe", "list", "delete", "setpoint",
 ]);
 
 // ---- server → client -------------------------------------------------------
@@ -61,11 +67,16 @@ export interface ModelInfo {
 }
 
 export interface ModelReply extends ModelInfo { type: "model"; seq: Seq; created: boolean }
-export interface AckReply { type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number }
+/** A change in the process, found on the loss stream (Page-Hinkley). */
+export interface DriftFields { step: number; statistic: number; threshold: number; before: number }
+/** `drift` is present only on the ack of the step that raised the alarm. */
+export interface AckReply { type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number; drift?: DriftFields }
 export interface PredictionReply { type: "prediction"; seq: Seq; model: string; version: number; rows: number; y: Float32Array }
 
-/** W is outputs × inputs row-major, b has outputs entries; raw units. */
-export interface ParamsFields { model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array }
+/** W is outputs × inputs row-major, b has outputs entries; raw units. importance: outputs × inputs standardised coefficients, nil before two samples. */
+export interface ParamsFields {
+  model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array; importance: Float32Array | null;
+}
 export interface ParamsReply extends ParamsFields { type: "params"; seq: Seq }
 /** Pushed to subscribers (no seq). `loss` is the last step's. */
 export interface UpdatePush extends ParamsFields { type: "update"; loss: number | null }
@@ -76,13 +87,20 @@ export interface ModelsReply { type: "models"; seq: Seq; models: ModelInfo[] }
 export interface DeletedReply { type: "deleted"; seq: Seq; model: string }
 /** Pushed to subscribers of a model that was deleted (no seq); their subscription ends. */
 export interface DeletedPush { type: "deleted"; model: string }
+/** Pushed to subscribers when the model's drift detector raises an alarm (no seq). */
+export interface DriftPush extends DriftFields { type: "drift"; model: string }
+export interface SetpointReply {
+  type: "setpoint"; seq: Seq; model: string; version: number;
+  x: number[]; predicted: number[]; objective: number; iterations: number; converged: boolean;
+  active: ("lower" | "upper" | "move-down" | "move-up" | "fixed" | null)[]; reachable: boolean;
+}
 
 /** seq is present when the error answers a request whose seq could be read. */
 export interface ErrorReply { type: "error"; seq?: Seq; code: string; message: string; model?: string }
 
 export type Reply =
   | WelcomeReply | ModelReply | AckReply | PredictionReply | ParamsReply | UpdatePush
-  | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | ErrorReply;
+  | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | DriftPush | SetpointReply | ErrorReply;
 
 /** Model names: what may follow in the data folder and in metric labels. */
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

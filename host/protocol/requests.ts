@@ -2,7 +2,9 @@
 // ranges are checked here; shapes against the model are the server's business.
 import { errors } from "../engine/errors.js";
 import { floatsOf } from "./codec.js";
-import { MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type Request, type RequestType, type Seq, type WireModelConfig } from "./messages.js";
+import {
+  MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type Request, type RequestType, type Seq, type SetpointRequestMessage, type WireModelConfig,
+} from "./messages.js";
 
 type Fields = Record<string, unknown>;
 
@@ -49,12 +51,53 @@ export function parseRequest(value: unknown): Request {
       };
     case "list":
       return { type: "list", seq };
+    case "setpoint":
+      return setpointRequest(value, seq);
     case "open":
     case "params":
     case "unsubscribe":
     case "delete":
       return { type: known, seq, model: modelName(value) };
   }
+}
+
+/** Largest maxIterations a client may ask: a solve runs on the server's main thread. */
+export const MAX_SETPOINT_ITERATIONS = 100_000;
+
+function setpointRequest(map: Fields, seq: Seq): SetpointRequestMessage {
+  const request: SetpointRequestMessage = { type: "setpoint", seq, model: modelName(map), target: numbers(map, "target", false) as number[] };
+  for (const field of ["weights", "lower", "upper", "current", "maxMove"] as const) {
+    const v = optional(map, field, (m, f) => numbers(m, f, false) as number[]);
+    if (v !== undefined) request[field] = v;
+  }
+  const fixed = optional(map, "fixed", (m, f) => numbers(m, f, true));
+  if (fixed !== undefined) request.fixed = fixed;
+  for (const field of ["lambda", "tolerance", "reachTolerance"] as const) {
+    const v = optional(map, field, (m, f) => number(m, f));
+    if (v !== undefined) request[field] = v;
+  }
+  const iterations = optional(map, "maxIterations", (m, f) => integer(m, f, 1, MAX_SETPOINT_ITERATIONS));
+  if (iterations !== undefined) request.maxIterations = iterations;
+  return request;
+}
+
+/** An array of numbers (ints or floats; with `nils`, nil entries too). */
+function numbers(map: Fields, field: string, nils: boolean): (number | null)[] {
+  const value = own(map, field);
+  if (value === undefined) throw errors.field(field, "is missing");
+  if (!Array.isArray(value)) throw errors.field(field, `must be an array of numbers (got ${describe(value)})`);
+  return value.map((v: unknown, i) => {
+    if (nils && v === null) return null;
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number") throw errors.field(`${field}[${i}]`, `must be a number${nils ? " or nil" : ""} (got ${describe(v)})`);
+    return n;
+  });
+}
+
+function number(map: Fields, field: string): number {
+  const value = own(map, field);
+  if (typeof value !== "number") throw errors.field(field, `must be a number (got ${describe(value)})`);
+  return value;
 }
 
 function integer(map: Fields, field: string, min: number, max: number): number {

@@ -2,6 +2,7 @@
 import type { Engine } from "../engine/engine.js";
 import type { Model } from "../engine/model.js";
 import type { ResolvedModelOptions } from "../engine/options.js";
+import type { DriftEvent } from "../engine/drift.js";
 import type { PoolEngine, PoolModel } from "../pool/pool.js";
 import { encode } from "../protocol/codec.js";
 import type { ModelInfo, UpdatePush } from "../protocol/messages.js";
@@ -12,6 +13,7 @@ export type ServedModel = Model | PoolModel;
 /** Something that wants to hear of a model's steps (a subscription). */
 export interface StepListener {
   stepped(entry: ModelEntry): void;
+  drifted(entry: ModelEntry, event: DriftEvent): void;
   deleted(entry: ModelEntry): void;
 }
 
@@ -37,7 +39,7 @@ export class ModelEntry {
     if (this.update?.version === params.version) return this.update.frame;
     const push: UpdatePush = {
       type: "update", model: this.name, version: params.version, step: params.step,
-      inputs: this.model.inputs, outputs: this.model.outputs, W: params.W, b: params.b, loss: this.lastLoss,
+      inputs: this.model.inputs, outputs: this.model.outputs, W: params.W, b: params.b, importance: params.importance, loss: this.lastLoss,
     };
     this.update = { version: params.version, frame: encode(push) };
     return this.update.frame;

@@ -11,7 +11,7 @@ import { createEngine } from "../pool/index.js";
 import { decode, encode } from "../protocol/codec.js";
 import {
   PROTOCOL_VERSION, type AckReply, type CreateRequest, type ErrorReply, type ModelReply, type ModelsReply,
-  type ParamsReply, type PredictionReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
+  type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
 import { presentedToken, TokenCheck } from "./auth.js";
@@ -276,9 +276,18 @@ class Server implements GradlineServer {
       }
       case "params": {
         const entry = this.entry(request.model);
-        const { W, b, step, version } = entry.model.params();
+        const { W, b, step, version, importance } = entry.model.params();
         const { inputs, outputs } = entry.model;
-        return this.reply(session, { type: "params", seq: request.seq, model: request.model, version, step, inputs, outputs, W, b } satisfies ParamsReply);
+        return this.reply(session, { type: "params", seq: request.seq, model: request.model, version, step, inputs, outputs, W, b, importance } satisfies ParamsReply);
+      }
+      case "setpoint": {
+        const entry = this.entry(request.model);
+        const { type: _type, seq, model, ...asked } = request;
+        const result = entry.model.setpoint(asked);
+        return this.reply(session, {
+          type: "setpoint", seq, model, version: result.version, x: Array.from(result.x), predicted: Array.from(result.predicted),
+          objective: result.objective, iterations: result.iterations, converged: result.converged, active: result.active, reachable: result.reachable,
+        } satisfies SetpointReply);
       }
       case "subscribe": {
         const entry = this.entry(request.model);
@@ -328,6 +337,7 @@ class Server implements GradlineServer {
     this.models.delete(entry);
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
+    this.metrics.driftEvents.remove({ model: entry.name });
     if (!this.store) return this.reply(session, { type: "deleted", seq, model: entry.name });
     this.begin(session);
     this.store.remove(entry.name).then(
@@ -344,7 +354,11 @@ class Server implements GradlineServer {
       throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
     }
     const { seq } = request;
-    const ack = (result: TrainResult): AckReply => ({ type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version });
+    const ack = (result: TrainResult): AckReply => {
+      const reply: AckReply = { type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version };
+      if (result.drift) reply.drift = result.drift;
+      return reply;
+    };
     // train() copies x and y before it returns: the frame's buffer may go after this call
     const step = Promise.resolve(model.train(request.x as Samples, request.y as Samples));
     this.begin(session);
@@ -359,6 +373,10 @@ class Server implements GradlineServer {
         this.reply(session, ack(result));
         this.metrics.stepLatency.observe((performance.now() - received) / 1000);
         for (const listener of entry.listeners) listener.stepped(entry);
+        if (result.drift) {
+          this.metrics.driftEvents.inc({ model: entry.name });
+          for (const listener of entry.listeners) listener.drifted(entry, result.drift);
+        }
       },
       (error: unknown) => this.fail(session, error, seq, entry.name),
     ).finally(() => this.end(session));

@@ -3,7 +3,8 @@
 // acks of a run of steps leave in one write.
 import type { WebSocket } from "uWebSockets.js";
 import { encode } from "../protocol/codec.js";
-import type { DeletedPush } from "../protocol/messages.js";
+import type { DeletedPush, DriftPush } from "../protocol/messages.js";
+import type { DriftEvent } from "../engine/drift.js";
 import type { ModelEntry, StepListener } from "./registry.js";
 
 /** uWS send(): 0 buffered (backpressure), 1 sent, 2 dropped over maxBackpressure. */
@@ -142,6 +143,12 @@ export class Subscription implements StepListener {
     this.lastSent = performance.now();
     this.session.send(this.entry.updateFrame());
     this.session.hooks.updateSent();
+  }
+
+  /** Drift events are rare and each one matters: sent at once, outside the rate limit. */
+  drifted(entry: ModelEntry, event: DriftEvent): void {
+    const push: DriftPush = { type: "drift", model: entry.name, ...event };
+    this.session.send(encode(push));
   }
 
   /** The model was deleted: tell the subscriber, whose subscription ends. */

@@ -102,7 +102,7 @@ describe("server round trip", () => {
   it("lists models and deletes one, telling its subscribers", async () => {
     await client.create("rt-delete", config);
     let deleted = false;
-    await client.subscribe("rt-delete", {}, () => {}, () => (deleted = true));
+    await client.subscribe("rt-delete", {}, () => {}, { onDeleted: () => (deleted = true) });
     const names = (await client.list()).map((m) => m.model);
     expect(names).toEqual(expect.arrayContaining(["rt-create", "rt-train", "rt-delete"]));
     await client.delete("rt-delete");
