@@ -4,7 +4,7 @@
 import { connect, type GradlineClient, type RemoteParams } from "../client/client.js";
 import { GradlineError } from "../engine/errors.js";
 import { startServer, type GradlineServer } from "../server/server.js";
-import { ChemicalLine, type Truth } from "./line.js";
+import { CENTRE, ChemicalLine, type Truth } from "./line.js";
 
 export interface DemoOptions {
   /** Server to stream into; when absent, ws://127.0.0.1:8080/ or else an in-process server. */
@@ -16,6 +16,10 @@ export interface DemoOptions {
   /** Batches per second; 0 sends as fast as acks allow. */
   rate: number;
   seed: number;
+  /** Batch at which the catalyst is replaced (an abrupt change). Default: 60% of the way. */
+  changeAt?: number;
+  /** Yield and purity to ask a setpoint for at the end. Default 75 %, 95.5 %. */
+  target?: [number, number];
   log: (line: string) => void;
 }
 
@@ -25,6 +29,11 @@ export interface DemoResult {
   /** Largest |learned − true| over W, relative to the largest true coefficient of that output. */
   worstRelativeError: number;
   rejected: number;
+  /** Steps at which drift was reported. */
+  drift: number[];
+  changeAt: number;
+  /** The setpoint asked at the end, with what the true line gives there. */
+  setpoint: { x: number[]; predicted: number[]; actual: number[]; reachable: boolean; active: (string | null)[] };
 }
 
 const DEFAULT_URL = "ws://127.0.0.1:8080/";
@@ -53,15 +62,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
 async function stream(client: GradlineClient, options: DemoOptions): Promise<DemoResult> {
   const { log, model } = options;
-  const line = new ChemicalLine(options.seed);
+  const changeAt = options.changeAt ?? Math.floor(options.batches * 0.6);
+  const line = new ChemicalLine(options.seed, 2e-4, 0.01, changeAt);
   const info = await client.create(model, {
     inputs: 3, outputs: 2, loss: "huber", optimizer: { type: "adam", lr: 0.02 }, standardize: true, seed: options.seed,
   });
   log(`${info.created ? "created" : "continuing"} model "${model}" on ${client.url}: temperature, pressure, flow → yield, purity (Huber loss, Adam, standardised)`);
-  log(`streaming ${options.batches} batches of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; updates arrive at most once a second`);
+  log(`streaming ${options.batches} batches of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; the catalyst is replaced at batch ${changeAt}; updates arrive at most once a second`);
+  const drift: number[] = [];
   await client.subscribe(model, { everySteps: 1, minIntervalMs: 1000 }, (update) => {
     log(`step ${String(update.step).padStart(6)}  loss ${update.loss?.toFixed(4) ?? "-"}  ${describe(update.W, update.b)}`);
     log(`${" ".repeat(31)}true ${describe(line.truth().W, line.truth().b)}`);
+  }, {
+    onDrift: (event) => {
+      drift.push(event.step);
+      log(`drift at step ${event.step}: the loss rose from about ${event.before.toPrecision(3)} (Page-Hinkley ${event.statistic.toFixed(1)} ≥ ${event.threshold}); the model is tracking the new process`);
+    },
   });
 
   let rejected = 0;
@@ -103,7 +119,29 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
   log(`learned ${describe(learned.W, learned.b)}`);
   log(`true    ${describe(truth.W, truth.b)}`);
   log(`largest coefficient error: ${(worstRelativeError * 100).toFixed(1)}% of the output's largest coefficient`);
-  return { truth, learned, worstRelativeError, rejected };
+  if (learned.importance) {
+    const names = ["T", "P", "F"];
+    const row = (j: number) => names.map((s, k) => `${s} ${learned.importance![j * 3 + k]!.toFixed(2)}`).join(", ");
+    log(`importance (output spreads per input spread): yield ${row(0)} | purity ${row(1)}`);
+  }
+
+  // close the loop: the settings that should give the target, within the line's limits
+  const target = options.target ?? [75, 95.5];
+  const answer = await client.setpoint(model, {
+    target, lower: [165, 10, 32], upper: [195, 14, 48], current: CENTRE, maxMove: [12, 1.5, 6], lambda: 1e-4,
+  });
+  const actual = line.respond(answer.x);
+  const fmt = (v: number[]) => v.map((x) => x.toFixed(2));
+  log(`setpoint for yield ${target[0]} %, purity ${target[1]} %: T ${answer.x[0]!.toFixed(1)} °C, P ${answer.x[1]!.toFixed(2)} bar, F ${answer.x[2]!.toFixed(1)} m³/h` +
+    ` (limits: ${answer.active.map((a, k) => `${["T", "P", "F"][k]} ${a ?? "free"}`).join(", ")})`);
+  log(`  the model predicts yield, purity ${fmt(answer.predicted).join(", ")}; the line would give ${fmt(actual).join(", ")}${answer.reachable ? "" : " — the target is out of reach within the limits; this is the closest"}`);
+  await drained(client, model);
+  return { truth, learned, worstRelativeError, rejected, drift, changeAt, setpoint: { x: answer.x, predicted: answer.predicted, actual, reachable: answer.reachable, active: answer.active } };
+}
+
+/** Lets the last pushes (drift events) arrive before the caller closes the client. */
+async function drained(client: GradlineClient, model: string): Promise<void> {
+  await client.open(model);
 }
 
 /** "yield = 0.45·T + 2.10·P − 0.32·F + 16.3 | purity = …" */

@@ -8,8 +8,8 @@ export const INPUTS = ["temperature °C", "pressure bar", "flow m³/h"] as const
 export const OUTPUTS = ["yield %", "purity %"] as const;
 
 /** Operating point and the spread the controller explores around it. */
-const CENTRE = [180, 12, 40];
-const SPREAD = [15, 2, 8];
+export const CENTRE = [180, 12, 40];
+export const SPREAD = [15, 2, 8];
 
 export interface Truth {
   /** outputs × inputs, per raw unit. */
@@ -37,6 +37,8 @@ export class ChemicalLine {
     private readonly drift = 2e-4,
     /** Chance that a batch comes from a faulty sensor. */
     private readonly faultRate = 0.01,
+    /** Batch at which the catalyst is replaced: the response changes at once. */
+    readonly changeAt = Infinity,
   ) {
     const next = mulberry32(seed);
     this.uniform = next;
@@ -45,10 +47,19 @@ export class ChemicalLine {
 
   /** The response the line has now: the model should converge to it. */
   truth(): Truth {
-    // yield: +0.45 %/°C, +2.1 %/bar, −0.32 %/(m³/h); purity falls with temperature
-    const W = [0.45, 2.1, -0.32, -0.12, 0.6, 0.05];
-    const b0 = [60 - 0.45 * 180 - 2.1 * 12 + 0.32 * 40, 95 + 0.12 * 180 - 0.6 * 12 - 0.05 * 40];
-    return { W, b: [b0[0]! - this.drift * this.batches, b0[1]!] };
+    // yield: +0.45 %/°C, +2.1 %/bar, −0.32 %/(m³/h); purity falls with temperature.
+    // A fresh catalyst is more temperature-sensitive and yields 4 points more at the operating point.
+    const fresh = this.batches >= this.changeAt;
+    const W = [fresh ? 0.7 : 0.45, 2.1, -0.32, -0.12, 0.6, 0.05];
+    const aged = this.drift * (fresh ? this.batches - this.changeAt : this.batches);
+    const b0 = [(fresh ? 64 : 60) - W[0]! * 180 - 2.1 * 12 + 0.32 * 40, 95 + 0.12 * 180 - 0.6 * 12 - 0.05 * 40];
+    return { W, b: [b0[0]! - aged, b0[1]!] };
+  }
+
+  /** The true yield and purity at a setting. */
+  respond(x: ArrayLike<number>): number[] {
+    const { W, b } = this.truth();
+    return [0, 1].map((j) => b[j]! + W[j * 3]! * x[0]! + W[j * 3 + 1]! * x[1]! + W[j * 3 + 2]! * x[2]!);
   }
 
   /** The next batch of `rows` readings. */

@@ -1,5 +1,7 @@
 // `gradline demo` against a real server: the model it streams into converges to the
-// simulated line's true response, dead sensors are refused, botched readings absorbed.
+// simulated line's true response, dead sensors are refused, botched readings absorbed,
+// the catalyst change is reported as drift, and the setpoint it asks for works on the
+// true line.
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -25,6 +27,15 @@ describe("demo", () => {
     // the intercepts track the drifting truth too (yield falls 2e-4 points per batch)
     result.truth.b.forEach((b, j) => expect(Math.abs(result.learned.b[j]! - b)).toBeLessThan(2));
     expect(lines.some((l) => /E_NONFINITE \(a dead \w+ sensor\)/.test(l))).toBe(true);
+    // steps lag batches by the rejected ones; the change is caught within 20 steps
+    expect(result.drift.length).toBeGreaterThanOrEqual(1);
+    expect(result.drift[0]!).toBeGreaterThan(result.changeAt - result.rejected);
+    expect(result.drift[0]!).toBeLessThanOrEqual(result.changeAt + 20);
+    // the recommended setting, applied to the true line, gives what the model promised
+    const { x, predicted, actual } = result.setpoint;
+    [165, 10, 32].forEach((lo, k) => expect(x[k]!).toBeGreaterThanOrEqual(lo));
+    [195, 14, 48].forEach((hi, k) => expect(x[k]!).toBeLessThanOrEqual(hi));
+    predicted.forEach((p, j) => expect(Math.abs(p - actual[j]!), `output ${j}`).toBeLessThan(1.5));
   });
 
   it("runs from the command line (npm run demo) and exits 0 when it converged", async () => {
