@@ -75,6 +75,20 @@ function weightedResidual(ws: usize, ax: usize, r: usize): f64 {
   return sum;
 }
 
+/** Σ_j w_j (|Ax_j| + |b_j| + |t_j|)²·2⁻⁵²: how much rounding alone can move f near `ax`. */
+function roundingNoise(ws: usize, ax: usize): f64 {
+  const b = vec(ws, SP_B);
+  const t = vec(ws, SP_TARGET);
+  const w = vec(ws, SP_WEIGHT);
+  let sum: f64 = 0;
+  for (let j = 0; j < nOut; j++) {
+    const at = <usize>j << 3;
+    const size = Math.abs(load<f64>(ax + at)) + Math.abs(load<f64>(b + at)) + Math.abs(load<f64>(t + at));
+    sum += load<f64>(w + at) * size * size;
+  }
+  return sum * 2.220446049250313e-16;
+}
+
 /** f(x) given Ax; the regularisation term over `x`. */
 function objective(ws: usize, x: usize, ax: usize, lambda: f64): f64 {
   let f = weightedResidual(ws, ax, vec(ws, SP_R));
@@ -145,6 +159,7 @@ export function f64_setpoint(model: usize, ws: usize, lambda: f64, maxIterations
   let tPrev: f64 = 1;
   let iterations = 0;
   let lastMove: f64 = Infinity;
+  let stalled = false;
   while (iterations < maxIterations) {
     iterations++;
     // extrapolate: y = x + β(x − xPrev); A is linear, so Ay follows without a product
@@ -186,7 +201,12 @@ export function f64_setpoint(model: usize, ws: usize, lambda: f64, maxIterations
       }
       multiply(xNew, axNew);
       fNew = objective(ws, xNew, axNew, lambda);
-      if (fNew <= fy + linear + 0.5 * L * quad + 1e-15 * Math.abs(fy) || L > 1e30) break;
+      // near the optimum f is as small as the rounding of Wx + b − t: allow for that
+      if (fNew <= fy + linear + 0.5 * L * quad + 64 * roundingNoise(ws, ay)) break;
+      if (L > 1e30) {
+        stalled = true; // no step decreases f: report it, never as convergence
+        break;
+      }
       L *= 2;
     }
     // adaptive restart: momentum that points uphill is dropped
@@ -206,8 +226,8 @@ export function f64_setpoint(model: usize, ws: usize, lambda: f64, maxIterations
     axPrev = ax;
     ax = axNew;
     axNew = axOld;
-    lastMove = move;
-    if (move <= tolerance) break;
+    lastMove = stalled ? Infinity : move;
+    if (stalled || move <= tolerance) break;
   }
   // the answer goes to the SP_X and SP_AX slots whichever buffers hold it
   if (x != vec(ws, SP_X)) memory.copy(vec(ws, SP_X), x, <usize>m << 3);

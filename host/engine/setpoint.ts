@@ -77,6 +77,24 @@ function vector(value: ArrayLike<number> | undefined, field: string, length: num
 }
 
 const finite = (v: number) => Number.isFinite(v);
+
+const bits = new Float64Array(1);
+const word = new BigInt64Array(bits.buffer);
+/** The double next to v towards `to` (v finite). */
+function nextTowards(v: number, to: number): number {
+  if (v === to) return v;
+  if (v === 0) return to > 0 ? Number.MIN_VALUE : -Number.MIN_VALUE;
+  bits[0] = v;
+  word[0]! += (v < to) === (v > 0) ? 1n : -1n;
+  return bits[0]!;
+}
+
+/** x0 ± maxMove, rounded towards x0 so that no point of the box moves further than maxMove. */
+function moveLimit(x0: number, maxMove: number, sign: 1 | -1): number {
+  let end = x0 + sign * maxMove;
+  while (Math.abs(end - x0) > maxMove) end = nextTowards(end, x0);
+  return end;
+}
 const notNaN = (v: number) => !Number.isNaN(v);
 
 /** Bounds, move limits and held inputs as one box per input; an empty box is an error naming the input. */
@@ -104,8 +122,10 @@ function foldBox(request: SetpointRequest, m: number, x0: Float64Array | undefin
     box.loIs[k] = "lower";
     box.hiIs[k] = "upper";
     if (x0 && maxMove[k]! < Infinity) {
-      if (x0[k]! - maxMove[k]! > lo) [lo, box.loIs[k]] = [x0[k]! - maxMove[k]!, "move-down"];
-      if (x0[k]! + maxMove[k]! < hi) [hi, box.hiIs[k]] = [x0[k]! + maxMove[k]!, "move-up"];
+      const down = moveLimit(x0[k]!, maxMove[k]!, -1);
+      const up = moveLimit(x0[k]!, maxMove[k]!, 1);
+      if (down > lo) [lo, box.loIs[k]] = [down, "move-down"];
+      if (up < hi) [hi, box.hiIs[k]] = [up, "move-up"];
     }
     if (!(lo <= hi)) {
       throw errors.setpoint(`input ${k}`, `has no feasible value: bounds and move limits leave [${lo}, ${hi}]`, { input: k, lo, hi });
