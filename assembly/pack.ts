@@ -1,7 +1,8 @@
 // Batch packing: validate, transpose to samples-in-lanes, merge running
 // statistics (Welford/Chan in f64), standardise. Shared by every kernel variant.
+import { beginAnomalies, checkInputs } from "./anomaly";
 import {
-  H_BAD_INDEX, H_COUNT, H_FLAGS, FLAG_STANDARDIZE,
+  H_BAD_INDEX, H_COUNT, H_FLAGS, FLAG_STANDARDIZE, FLAG_ANOMALY,
   STATUS_OK, STATUS_NONFINITE_X, STATUS_NONFINITE_Y,
   headerM, headerN, laneStride, statsOffset,
   candOffset, xMeanOffset, xStdOffset, yMeanOffset, yStdOffset, xtOffset, ytOffset, gtOffset,
@@ -265,7 +266,13 @@ export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, s
     store<i32>(model + H_BAD_INDEX, firstNonFinite(x, batch * m));
     return STATUS_NONFINITE_X;
   }
-  const standardize = (load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0;
+  const flags = load<i32>(model + H_FLAGS);
+  // a training step checks the raw inputs before they are standardised
+  if (merge && (flags & FLAG_ANOMALY) != 0) {
+    beginAnomalies(model, m, n, batch, scratch);
+    checkInputs(model, xt, m, n, batch, stride, scratch);
+  }
+  const standardize = (flags & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     xt, m, batch, stride,
     stats, count, scratch + candOffset(), merge, standardize,

@@ -8,7 +8,7 @@
 //   3. f32_shard_gradient__*, per shard    → loss share and partial ∂L/∂θ
 //   4. f32_shard_apply__*, once            → Σ, L2, optimiser, statistics, step
 import {
-  H_FLAGS, H_L2, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE, STATUS_OK, STATUS_DIVERGED,
+  H_L2, H_LOSS_OUT, H_STEP, H_COUNT, STATUS_OK, STATUS_DIVERGED,
   headerM, headerN, thetaOffset, paramCount, round4, gradOffset,
 } from "./util/layout";
 import { commitStatistics, batchMoments, mergeMoments } from "./pack";
@@ -75,7 +75,7 @@ export function f32_shard_gradient__scalar(model: usize, x: usize, y: usize, row
   }
   const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
   if (!applied) return STATUS_DIVERGED;
-  if ((load<i32>(model + H_FLAGS) & FLAG_STANDARDIZE) != 0) commitStatistics(model, cand, totalRows);
+  commitStatistics(model, cand, totalRows);
   store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
   return STATUS_OK;
 }

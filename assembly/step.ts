@@ -1,8 +1,9 @@
 // Entry points: one training step, evaluation, gradient, prediction, raw-unit
 // parameters. Each takes the model and a scratch block laid out as in
 // util/layout.ts and returns a STATUS_* code; results go to the header or `out`.
+import { checkResiduals, commitAnomalies } from "./anomaly";
 import {
-  H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE,
+  H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE, FLAG_ANOMALY,
   STATUS_OK, STATUS_DIVERGED,
   headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount, round4,
   gradOffset, xtOffset, ytOffset, gtOffset, candOffset,
@@ -41,13 +42,17 @@ export let passLoss: f64 = 0;
   const gb = (grad != 0 ? grad : scratch + gradOffset(m, n)) + (<usize>(n * m) << 2);
   const kind = load<i32>(model + H_LOSS);
   const delta = load<f32>(model + H_DELTA);
+  // a training step scores its residuals; excluded samples leave the mean
+  const checked = merge && (load<i32>(model + H_FLAGS) & FLAG_ANOMALY) != 0;
   if (simd) {
     f32_forward__wasmsimd_4x8(theta, m, n, xt, gt, stride);
-    passLoss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, total, stride, gb);
+    const kept = checked ? checkResiduals(model, gt, yt, m, n, batch, stride, scratch) : total;
+    passLoss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, kept, stride, gb);
     if (grad != 0) f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, l2, grad);
   } else {
     f32_forward__scalar(theta, m, n, xt, gt, stride);
-    passLoss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, total, stride, gb);
+    const kept = checked ? checkResiduals(model, gt, yt, m, n, batch, stride, scratch) : total;
+    passLoss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, kept, stride, gb);
     if (grad != 0) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, l2, grad);
   }
   if (grad != 0) {
@@ -77,6 +82,7 @@ export let passLoss: f64 = 0;
   const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
   if (!applied) return STATUS_DIVERGED;
   commitStatistics(model, scratch + candOffset(), batch);
+  if ((load<i32>(model + H_FLAGS) & FLAG_ANOMALY) != 0) commitAnomalies(model, headerM(model), headerN(model), batch, scratch);
   store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
   return STATUS_OK;
 }

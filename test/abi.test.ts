@@ -52,7 +52,8 @@ function regions(m: number, n: number): { P: number; Q: number; theta: number; s
   const s1 = theta + 4 * Q;
   const s2 = theta + 8 * Q;
   const stats = theta + 12 * Q;
-  return { P, Q, theta, s1, s2, stats, bytes: stats + 16 * (m + n) };
+  const anomaly = stats + 16 * (m + n);
+  return { P, Q, theta, s1, s2, stats, bytes: anomaly + 8 * (4 * m + 2 * n + 2) };
 }
 
 /** mulberry32: a seeded uniform generator in [0, 1). Written out here, not imported: this test uses nothing from host/. */
@@ -230,7 +231,8 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
     const Q = round4(nn * mm + nn);
     const grad = 16 * (mm + nn) + 8 * round4(mm) + 8 * round4(nn);
     const xt = grad + 4 * Q;
-    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S };
+    // then the anomaly candidate (8·(4m + 2n + 2)) and one flag byte per lane (S, a multiple of 4)
+    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 2) + S };
   }
 
   it("model_bytes, scratch_grad_offset and scratch_bytes over shapes with and without padding", () => {
@@ -244,8 +246,8 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
         }
       }
     }
-    // a worked value, by hand from the formulas: m = 4, n = 2, P = 10, Q = 12 → 128 + 12·12 + 16·6 = 368
-    expect(k.model_bytes(4, 2)).toBe(368);
+    // a worked value, by hand from the formulas: m = 4, n = 2, P = 10, Q = 12 → 128 + 12·12 + 16·6 + 8·22 = 544
+    expect(k.model_bytes(4, 2)).toBe(544);
   });
 });
 

@@ -13,6 +13,8 @@
 //   │ s2  f32[Q]: Adam second moment                       │
 //   ├──────────────────────────────┤ model + 128 + 12Q      (statsOffset)
 //   │ f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n] (Welford) │
+//   ├──────────────────────────────┤ model + anomalyOffset(m, n)
+//   │ f64 min[m], max[m], last[m], run[m], rmean[n], rm2[n], seen, rcount │
 //   └──────────────────────────────┘ model + modelBytes(m, n)
 //
 // Scratch block (at `scratch`, 16-byte aligned) for a batch of B samples,
@@ -27,6 +29,7 @@
 //   │ xt   f32[m·S]: standardised inputs, one row per input, samples in lanes │
 //   │ yt   f32[n·S]: standardised targets, same shape              │
 //   │ gt   f32[n·S]: predictions, then ∂L/∂ŷ                       │
+//   │ anomaly candidate (anomaly layout) │ flagged u8[S] (rounded to 4) │
 //   └──────────────────────────────┘ scratch + scratchBytes(m, n, B)
 
 // Header fields (byte offsets from the model pointer).
@@ -46,6 +49,15 @@ export const H_STEP: usize = 48; // f64 optimiser steps taken
 export const H_COUNT: usize = 56; // f64 samples merged into the statistics
 export const H_LOSS_OUT: usize = 64; // f64 out: loss of the last train/evaluate/gradient call
 export const H_VERSION: usize = 72; // f64 owned by the host: parameter version (kernels never touch it)
+// anomaly tracking (FLAG_ANOMALY), see assembly/anomaly.ts
+export const H_ANOMALY_OUT: usize = 80; // i32 in: where a train call writes its anomaly records (16 bytes each)
+export const H_ANOMALY_CAP: usize = 84; // i32 in: records that fit there
+export const H_ANOMALY_COUNT: usize = 88; // i32 out: anomalies found (only the first CAP are written)
+export const H_ANOMALY_EXCLUDED: usize = 92; // i32 out: samples left out of the update
+export const H_A_RESIDUAL: usize = 96; // f32: |standardised residual| above this is an outlier
+export const H_A_MARGIN: usize = 100; // f32: readings beyond the running range by more than this fraction of it are out of range
+export const H_A_STUCK: usize = 104; // f32: identical readings in a row that make a stuck sensor
+export const H_A_WARMUP: usize = 108; // f32: samples seen before anything is flagged
 export const HEADER_BYTES: usize = 128;
 
 export const LOSS_MSE: i32 = 0;
@@ -57,6 +69,12 @@ export const OPT_ADAM: i32 = 2;
 
 export const FLAG_STANDARDIZE: i32 = 1;
 export const FLAG_NESTEROV: i32 = 2;
+export const FLAG_ANOMALY: i32 = 4;
+export const FLAG_EXCLUDE: i32 = 8;
+
+export const ANOMALY_RESIDUAL: i32 = 1;
+export const ANOMALY_RANGE: i32 = 2;
+export const ANOMALY_STUCK: i32 = 3;
 
 // Status codes returned by every entry point.
 export const STATUS_OK: i32 = 0;
@@ -96,8 +114,17 @@ export const STATUS_DIVERGED: i32 = 3;
   return HEADER_BYTES + <usize>round4(paramCount(m, n)) * 12;
 }
 
-export function modelBytes(m: i32, n: i32): usize {
+/** Anomaly state: f64 min[m], max[m], last[m], run[m], residual mean[n], residual m2[n], seen, residual count. */
+@inline export function anomalyOffset(m: i32, n: i32): usize {
   return statsOffset(m, n) + (<usize>(m + n) << 4);
+}
+
+export function anomalyBytes(m: i32, n: i32): usize {
+  return <usize>(4 * m + 2 * n + 2) << 3;
+}
+
+export function modelBytes(m: i32, n: i32): usize {
+  return anomalyOffset(m, n) + anomalyBytes(m, n);
 }
 
 /** Floats between consecutive rows of xt, yt and gt. */
@@ -147,8 +174,18 @@ export function scratchGradOffset(m: i32, n: i32): usize {
   return gradOffset(m, n);
 }
 
-export function scratchBytes(m: i32, n: i32, batch: i32): usize {
+/** Candidate anomaly state (anomaly layout), committed with the step. */
+@inline export function anomalyCandOffset(m: i32, n: i32, batch: i32): usize {
   return gtOffset(m, n, batch) + (<usize>(n * laneStride(batch)) << 2);
+}
+
+/** u8[S]: 1 for a sample flagged in this step. */
+@inline export function flaggedOffset(m: i32, n: i32, batch: i32): usize {
+  return anomalyCandOffset(m, n, batch) + anomalyBytes(m, n);
+}
+
+export function scratchBytes(m: i32, n: i32, batch: i32): usize {
+  return flaggedOffset(m, n, batch) + <usize>round4(laneStride(batch));
 }
 
 // Data-parallel steps (assembly/shard.ts): per-shard outputs.

@@ -1,5 +1,6 @@
 // The in-process engine: one shared memory, one kernel instance, the models
 // living in it, and the staging buffers batches are copied into.
+import { ANOMALY_RECORD_BYTES, recordCapacity } from "./layout.js";
 import { errors } from "./errors.js";
 import { SharedArena } from "./memory.js";
 import { compileKernels, instantiateKernels, type KernelExports } from "./wasm.js";
@@ -44,6 +45,9 @@ export interface Stage {
   scratch: number;
   /** Byte offset of the gradient inside scratch. */
   gradOffset: number;
+  /** Anomaly records of a training step, and how many fit. */
+  records: number;
+  recordCap: number;
   /** Set when the batch is above shardRows: a training step on it is sharded. */
   shards?: ShardBuffers;
 }
@@ -123,7 +127,8 @@ export class Engine implements EngineCore {
     const y = align(x + 4 * batch * m);
     const out = align(y + 4 * batch * n);
     const scratch = align(out + 4 * batch * n);
-    let bytes = align(scratch + k.scratch_bytes(m, n, batch));
+    const records = align(scratch + k.scratch_bytes(m, n, batch));
+    let bytes = align(records + ANOMALY_RECORD_BYTES * recordCapacity(batch));
     let shardAt: { moments: number; grads: number; cand: number } | undefined;
     if (batch > this.shardRows) {
       const count = planShards(batch, this.shardRows).count;
@@ -147,6 +152,8 @@ export class Engine implements EngineCore {
       out: base + out,
       scratch: base + scratch,
       gradOffset: k.scratch_grad_offset(m, n),
+      records: base + records,
+      recordCap: recordCapacity(batch),
     };
     if (shardAt) {
       stage.shards = { x: stage.x, y: stage.y, moments: base + shardAt.moments, grads: base + shardAt.grads, cand: base + shardAt.cand };

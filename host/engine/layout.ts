@@ -19,12 +19,30 @@ export const Header = {
   count: 56, // f64
   lossOut: 64, // f64, out
   version: 72, // f64, host-owned
+  anomalyOut: 80, // i32 in: record buffer of a train call
+  anomalyCap: 84, // i32 in: records that fit
+  anomalyCount: 88, // i32 out: anomalies found
+  anomalyExcluded: 92, // i32 out: samples left out of the update
+  anomalyResidual: 96, // f32
+  anomalyMargin: 100, // f32
+  anomalyStuck: 104, // f32
+  anomalyWarmup: 108, // f32
   bytes: 128,
 } as const;
 
 export const LossKind = { mse: 0, huber: 1 } as const;
 export const OptimizerKind = { sgd: 0, momentum: 1, adam: 2 } as const;
-export const Flags = { standardize: 1, nesterov: 2 } as const;
+export const Flags = { standardize: 1, nesterov: 2, anomaly: 4, exclude: 8 } as const;
+
+/** Anomaly record: i32 sample, i32 field, i32 kind, f32 score. */
+export const ANOMALY_RECORD_BYTES = 16;
+export const AnomalyKind = { 1: "residual", 2: "range", 3: "stuck" } as const;
+
+/** Records a batch of `rows` has room for: every sample once, and some to spare. */
+export const recordCapacity = (rows: number): number => rows + 64;
+
+/** f64 values of the anomaly state: min, max, last, run per input; residual mean, m2 per output; seen; residual count. */
+export const anomalyStateLength = (m: number, n: number): number => 4 * m + 2 * n + 2;
 
 export const Status = { ok: 0, nonFiniteX: 1, nonFiniteY: 2, diverged: 3 } as const;
 
@@ -34,9 +52,10 @@ export function paramCount(m: number, n: number): number {
 }
 
 /** Byte offsets of the model's regions (θ, s1, s2, statistics) from the model pointer. */
-export function regions(m: number, n: number): { theta: number; s1: number; s2: number; stats: number } {
+export function regions(m: number, n: number): { theta: number; s1: number; s2: number; stats: number; anomaly: number } {
   const q = (paramCount(m, n) + 3) & ~3;
-  return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats: Header.bytes + 12 * q };
+  const stats = Header.bytes + 12 * q;
+  return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats, anomaly: stats + 16 * (m + n) };
 }
 
 /** Every allocation is aligned to a cache line, which also satisfies the kernels' 16-byte rule. */

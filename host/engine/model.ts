@@ -3,7 +3,7 @@
 import { DriftDetector, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors } from "./errors.js";
-import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions } from "./layout.js";
+import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES } from "./layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
@@ -18,6 +18,21 @@ export interface TrainResult {
   version: number;
   /** A change in the process, detected on the loss stream at this step; else null. */
   drift: DriftEvent | null;
+  /** Flagged readings of this batch (empty when tracking is off or the batch was sharded). */
+  anomalies: Anomaly[];
+  /** Samples left out of the update (anomaly.exclude). */
+  excluded: number;
+}
+
+/** One flagged reading: `sample` is the row in the batch. */
+export interface Anomaly {
+  sample: number;
+  field: "x" | "y";
+  /** Input (field x) or output (field y) index. */
+  column: number;
+  kind: "residual" | "range" | "stuck";
+  /** residual: |standardised residual|; range: distance beyond the widened range, in ranges; stuck: identical readings in a row. */
+  score: number;
 }
 
 export interface Params {
@@ -74,16 +89,23 @@ export class Model {
   /** One optimiser step on a batch: x is B×inputs, y is B×outputs, row-major. */
   train(x: Samples, y: Samples): TrainResult {
     const { ptr, batch, stage } = this.load(x, y);
+    const view = this.core.arena.view;
+    view.setInt32(ptr + Header.anomalyOut, stage.records, true);
+    view.setInt32(ptr + Header.anomalyCap, stage.recordCap, true);
     const status = stage.shards
       ? this.trainSharded(ptr, batch, stage.shards, stage.scratch)
       : this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
     if (status !== Status.ok) throw this.failure(status, x, y);
-    const view = this.core.arena.view;
     const version = view.getFloat64(ptr + Header.version, true) + 1;
     view.setFloat64(ptr + Header.version, version, true);
     const loss = view.getFloat64(ptr + Header.lossOut, true);
     const step = view.getFloat64(ptr + Header.step, true);
-    return { loss, step, version, drift: this.observeDrift(loss, step) };
+    const checked = this.opts.anomaly !== null && !stage.shards;
+    return {
+      loss, step, version, drift: this.observeDrift(loss, step),
+      anomalies: checked ? readAnomalies(this.core.arena, stage.records, Math.min(view.getInt32(ptr + Header.anomalyCount, true), stage.recordCap), this.inputs) : [],
+      excluded: checked ? view.getInt32(ptr + Header.anomalyExcluded, true) : 0,
+    };
   }
 
   /** @internal Feeds a step's loss to the drift detector (the pool calls this as it settles steps, in order). */
@@ -244,13 +266,12 @@ export class Model {
       arena.view.setInt32(ptr + Header.badIndex, first.index, true);
       return first.status;
     };
-    if (this.opts.standardize) {
-      for (let i = 0; i < plan.count; i++) {
-        const status = shardMoments(kernels, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
-        if (status !== Status.ok) return rejected(status);
-      }
-      kernels.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, batch, buffers.cand);
+    // statistics are kept with or without standardisation
+    for (let i = 0; i < plan.count; i++) {
+      const status = shardMoments(kernels, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
+      if (status !== Status.ok) return rejected(status);
     }
+    kernels.f32_moments_merge(ptr, buffers.moments, plan.count, plan.shardRows, batch, buffers.cand);
     for (let i = 0; i < plan.count; i++) {
       const status = shardGradient(kernels, variant, ptr, this.inputs, this.outputs, buffers, plan, i, scratch);
       if (status !== Status.ok) return rejected(status);
@@ -341,8 +362,26 @@ export class Model {
       s1: f32(r.s1),
       s2: f32(r.s2),
       stats: arena.f64.slice(s, s + 2 * (this.inputs + this.outputs)),
+      anomaly: arena.f64.slice((ptr + r.anomaly) >>> 3, ((ptr + r.anomaly) >>> 3) + anomalyStateLength(this.inputs, this.outputs)),
     };
   }
+}
+
+/** @internal The first `count` records a training step wrote at `records`. */
+export function readAnomalies(arena: EngineCore["arena"], records: number, count: number, m: number): Anomaly[] {
+  const view = arena.view;
+  const out: Anomaly[] = [];
+  for (let i = 0, at = records; i < count; i++, at += ANOMALY_RECORD_BYTES) {
+    const field = view.getInt32(at + 4, true);
+    out.push({
+      sample: view.getInt32(at, true),
+      field: field < m ? "x" : "y",
+      column: field < m ? field : field - m,
+      kind: AnomalyKind[view.getInt32(at + 8, true) as 1 | 2 | 3],
+      score: view.getFloat32(at + 12, true),
+    });
+  }
+  return out;
 }
 
 /** @internal The row count asked of stageBatch, validated. */
@@ -361,7 +400,9 @@ export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOpti
   const view = core.arena.view;
   const opt = o.optimizer;
   const nesterov = opt.type === "momentum" && opt.nesterov;
-  const flags = (o.standardize ? Flags.standardize : 0) | (nesterov ? Flags.nesterov : 0);
+  const a = o.anomaly;
+  const flags = (o.standardize ? Flags.standardize : 0) | (nesterov ? Flags.nesterov : 0) |
+    (a ? Flags.anomaly : 0) | (a?.exclude ? Flags.exclude : 0);
   view.setInt32(ptr + Header.m, o.inputs, true);
   view.setInt32(ptr + Header.n, o.outputs, true);
   view.setInt32(ptr + Header.loss, LossKind[o.loss], true);
@@ -373,6 +414,10 @@ export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOpti
   view.setFloat32(ptr + Header.beta1, opt.type === "adam" ? opt.beta1 : opt.type === "momentum" ? opt.momentum : 0, true);
   view.setFloat32(ptr + Header.beta2, opt.type === "adam" ? opt.beta2 : 0, true);
   view.setFloat32(ptr + Header.eps, opt.type === "adam" ? opt.eps : 0, true);
+  view.setFloat32(ptr + Header.anomalyResidual, a?.residual ?? 0, true);
+  view.setFloat32(ptr + Header.anomalyMargin, a?.margin ?? 0, true);
+  view.setFloat32(ptr + Header.anomalyStuck, a?.stuck ?? 0, true);
+  view.setFloat32(ptr + Header.anomalyWarmup, a?.warmup ?? 0, true);
 }
 
 /** Writes a whole decoded state into the model block at `ptr`. */
@@ -388,5 +433,6 @@ export function writeState(core: EngineCore, ptr: number, state: ModelState): vo
   arena.f32.set(state.theta, (ptr + r.theta) >>> 2);
   arena.f32.set(state.s1, (ptr + r.s1) >>> 2);
   arena.f32.set(state.s2, (ptr + r.s2) >>> 2);
+  arena.f64.set(state.anomaly, (ptr + r.anomaly) >>> 3);
   arena.f64.set(state.stats, (ptr + r.stats) >>> 3);
 }

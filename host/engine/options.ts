@@ -26,6 +26,8 @@ export interface ModelOptions {
   standardize?: boolean;
   /** Seed of the deterministic initialisation. Default 1. */
   seed?: number;
+  /** Anomaly flags on every training step; false turns them off. Default on, with anomalyDefaults (no exclusion). */
+  anomaly?: false | AnomalyOptions;
   /** Drift detection on the loss stream (Page-Hinkley); false turns it off. Default on, with driftDefaults. */
   drift?: false | DriftOptions;
   /** Initial W (n×m row-major) and b (n), in the training space; replaces the seeded initialisation. */
@@ -48,7 +50,25 @@ export interface ResolvedModelOptions {
   standardize: boolean;
   seed: number;
   drift: ResolvedDriftOptions | null;
+  anomaly: ResolvedAnomalyOptions | null;
 }
+
+export interface AnomalyOptions {
+  /** A residual more than this many running spreads from its running mean is an outlier. Default 5. */
+  residual?: number;
+  /** A reading beyond its input's running range by more than this fraction of the range is out of range. Default 0.5. */
+  margin?: number;
+  /** This many identical readings in a row, from an input that has varied, make a stuck sensor. Default 32. */
+  stuck?: number;
+  /** Samples seen before anything is flagged. Default 256. */
+  warmup?: number;
+  /** Leave flagged samples out of the update. Default false. */
+  exclude?: boolean;
+}
+
+export type ResolvedAnomalyOptions = Required<AnomalyOptions>;
+
+export const anomalyDefaults: ResolvedAnomalyOptions = Object.freeze({ residual: 5, margin: 0.5, stuck: 32, warmup: 256, exclude: false });
 
 export const MAX_FEATURES = 1 << 16;
 export const MAX_PARAMETERS = 1 << 26;
@@ -129,7 +149,28 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
   }
 }
 
-const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "drift", "init"];
+const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "drift", "anomaly", "init"];
+
+function resolveAnomaly(value: unknown): ResolvedAnomalyOptions | null {
+  if (value === false || value === null) return null;
+  if (value === undefined || value === true) return anomalyDefaults;
+  if (!isRecord(value)) throw errors.config("anomaly", "must be false or { residual, margin, stuck, warmup, exclude }");
+  const known = Object.keys(anomalyDefaults);
+  for (const key of Object.keys(value)) if (!known.includes(key)) throw errors.config(`anomaly.${key}`, `is not an anomaly option (known: ${known.join(", ")})`);
+  // the kernels read these as f32
+  const whole = (field: string, fallback: number): number => {
+    const v = value[field] ?? fallback;
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from 1 to 16777216 (got ${String(v)})`);
+    return v as number;
+  };
+  return {
+    residual: real(value.residual, "anomaly.residual", anomalyDefaults.residual, positive, "> 0"),
+    margin: real(value.margin, "anomaly.margin", anomalyDefaults.margin, nonNegative, "≥ 0"),
+    stuck: whole("stuck", anomalyDefaults.stuck),
+    warmup: whole("warmup", anomalyDefaults.warmup),
+    exclude: flag(value.exclude, "anomaly.exclude", anomalyDefaults.exclude),
+  };
+}
 
 function resolveDrift(value: unknown): ResolvedDriftOptions | null {
   if (value === false || value === null) return null;
@@ -176,6 +217,7 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
     standardize: flag(options.standardize, "standardize", modelDefaults.standardize),
     seed: seed as number,
     drift: resolveDrift(options.drift),
+    anomaly: resolveAnomaly(options.anomaly),
   };
 }
 

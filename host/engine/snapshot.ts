@@ -4,6 +4,7 @@
 import { Packr } from "msgpackr";
 import { errors } from "./errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
+import { anomalyStateLength } from "./layout.js";
 
 export const SNAPSHOT_FORMAT = "gradline.model";
 export const SNAPSHOT_VERSION = 1;
@@ -21,6 +22,8 @@ export interface ModelState {
   s2: Float32Array;
   /** f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n]. */
   stats: Float64Array;
+  /** f64 anomaly state (docs/ABI.md): min, max, last, run per input; residual mean, m2 per output; seen; residual count. */
+  anomaly: Float64Array;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -40,6 +43,7 @@ export function encodeSnapshot(state: ModelState): Uint8Array {
     s1: bytesOf(state.s1),
     s2: bytesOf(state.s2),
     stats: bytesOf(state.stats),
+    anomaly: bytesOf(state.anomaly),
   });
   return new Uint8Array(packed);
 }
@@ -74,6 +78,8 @@ export function decodeSnapshot(bytes: unknown): ModelState {
     s1: floats(s.s1, "s1", p, Float32Array),
     s2: floats(s.s2, "s2", p, Float32Array),
     stats: floats(s.stats, "stats", 2 * (m + n), Float64Array),
+    // snapshots written before anomaly tracking have none: it starts afresh
+    anomaly: s.anomaly === undefined ? new Float64Array(anomalyStateLength(m, n)) : floats(s.anomaly, "anomaly", anomalyStateLength(m, n), Float64Array),
   };
   checkConsistent(state, m, n);
   return state;

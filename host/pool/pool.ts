@@ -6,6 +6,8 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
+import { ANOMALY_RECORD_BYTES, recordCapacity } from "../engine/layout.js";
+import { readAnomalies } from "../engine/model.js";
 import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
 import { existsSync } from "node:fs";
@@ -53,6 +55,9 @@ interface PendingStep {
   rows: number;
   x: number;
   y: number;
+  /** Anomaly records of the step, after x and y in the same buffer (recordCap 0: no room). */
+  records: number;
+  recordCap: number;
   resolve(result: TrainResult): void;
   reject(error: Error): void;
 }
@@ -94,6 +99,11 @@ interface Run {
   steps: PendingStep[];
 }
 
+/** Bytes of anomaly records a step of `rows` rows needs: none when the model does not track anomalies. */
+function recordBytes(model: PoolModel, rows: number): number {
+  return model.committed.options.anomaly ? ANOMALY_RECORD_BYTES * recordCapacity(rows) : 0;
+}
+
 /** A step's result as a task reports it, before the drift detector has seen it. */
 type StepOutcome = Omit<TrainResult, "drift">;
 
@@ -110,8 +120,8 @@ export class PoolModel {
   ready = false;
   /** @internal */
   disposed = false;
-  /** @internal Buffers handed out by stageBatch and not yet trained on: start → rows. */
-  readonly staged = new Map<number, number>();
+  /** @internal Buffers handed out by stageBatch and not yet trained on: start → rows and size. */
+  readonly staged = new Map<number, { rows: number; bytes: number }>();
 
   /** @internal Use engine.createModel or engine.restoreModel. */
   constructor(
@@ -268,15 +278,17 @@ export class PoolEngine {
     this.admit(model);
     const rows = model.committed.batchOf(x, y);
     const m = model.inputs;
-    const bytes = 4 * rows * (m + model.outputs);
+    const dataBytes = 4 * rows * (m + model.outputs);
+    const bytes = dataBytes + recordBytes(model, rows);
     if (bytes > this.limits.maxQueuedBytes) {
       throw errors.shape(`a batch of ${bytes} bytes can never fit maxQueuedBytes (${this.limits.maxQueuedBytes}); split it`, { bytes, max: this.limits.maxQueuedBytes });
     }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
-    const buffer = this.takeStaged(model, x, y, rows) ?? this.copyIn(x, y, rows * m, bytes);
+    const buffer = this.takeStaged(model, x, y, rows, bytes) ?? this.copyIn(x, y, rows * m, bytes);
     this.pendingBytes += bytes;
+    const recordCap = bytes > dataBytes ? recordCapacity(rows) : 0;
     const promise = new Promise<TrainResult>((resolve, reject) => {
-      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, resolve, reject });
+      model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, records: buffer + dataBytes, recordCap, resolve, reject });
     });
     this.accepted(model);
     return promise;
@@ -287,9 +299,9 @@ export class PoolEngine {
     this.open();
     if (model.disposed) throw errors.disposed();
     checkStagedRows(rows, this.local.maxBatch);
-    const bytes = 4 * rows * (model.inputs + model.outputs);
+    const bytes = 4 * rows * (model.inputs + model.outputs) + recordBytes(model, rows);
     const buffer = this.reuse(bytes) ?? this.local.arena.alloc(bytes, false);
-    model.staged.set(buffer, rows);
+    model.staged.set(buffer, { rows, bytes });
     const at = buffer >>> 2;
     const f32 = this.local.arena.f32;
     return { x: f32.subarray(at, at + rows * model.inputs), y: f32.subarray(at + rows * model.inputs, at + rows * (model.inputs + model.outputs)) };
@@ -305,12 +317,14 @@ export class PoolEngine {
   }
 
   /** The staged buffer that x and y are exactly the views of, now owned by the step; else undefined. */
-  private takeStaged(model: PoolModel, x: Samples, y: Samples, rows: number): number | undefined {
+  private takeStaged(model: PoolModel, x: Samples, y: Samples, rows: number, bytes: number): number | undefined {
     if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) return undefined;
     const arena = this.local.arena;
     if (!arena.owns(x.buffer) || !arena.owns(y.buffer)) return undefined;
     const buffer = x.byteOffset;
-    if (model.staged.get(buffer) !== rows || y.byteOffset !== buffer + 4 * rows * model.inputs) return undefined;
+    const staged = model.staged.get(buffer);
+    // (a restore in between may have changed whether the step needs room for anomaly records)
+    if (staged?.rows !== rows || staged.bytes !== bytes || y.byteOffset !== buffer + 4 * rows * model.inputs) return undefined;
     model.staged.delete(buffer);
     return buffer;
   }
@@ -487,7 +501,11 @@ export class PoolEngine {
         const status = result?.[at + T.kResultStatus];
         if (!result) this.settle(model, step, errors.worker(cause));
         else if (status === Status.ok) {
-          this.settle(model, step, { loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]! });
+          const found = Math.min(result[at + T.kResultAnomalies]!, step.recordCap);
+          this.settle(model, step, {
+            loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]!,
+            anomalies: readAnomalies(this.local.arena, step.records, found, model.inputs), excluded: result[at + T.kResultExcluded]!,
+          });
         } else {
           const error = status === Status.diverged
             ? errors.diverged(result[at + T.kResultStep]! + 1, result[at + T.kResultLoss]!)
@@ -584,7 +602,7 @@ export class PoolEngine {
       block: model.spare,
       plan,
       buffers: { x: step.x, y: step.y, moments, grads, cand },
-      phase: model.options.standardize ? T.TaskKind.moments : T.TaskKind.gradient,
+      phase: T.TaskKind.moments, // statistics are kept with or without standardisation
       remaining: 0,
     };
     this.queuePhase(job);
@@ -670,7 +688,8 @@ export class PoolEngine {
     const version = view.getFloat64(block + Header.version, true) + 1;
     view.setFloat64(block + Header.version, version, true);
     this.commit(model);
-    return { loss, step, version };
+    // sharded steps are not checked for anomalies
+    return { loss, step, version, anomalies: [], excluded: 0 };
   }
 
   private finishShardJob(job: ShardJob, outcome: StepOutcome | Error): void {

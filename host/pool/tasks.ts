@@ -14,18 +14,22 @@ export const kRunTo = 1;
 export const kRunBytes = 2;
 export const kRunSteps = 3;
 export const kRunHeader = 4;
-// step: [x, y, rows]
+// step: [x, y, rows, records, recordCap]: anomaly records go to `records` (cap 0: none kept)
 export const kStepX = 0;
 export const kStepY = 1;
 export const kStepRows = 2;
-export const kStepFields = 3;
-// runs result, per step in task order: [status, loss, step, version, badIndex]
+export const kStepRecords = 3;
+export const kStepRecordCap = 4;
+export const kStepFields = 5;
+// runs result, per step in task order: [status, loss, step, version, badIndex, anomalies, excluded]
 export const kResultStatus = 0;
 export const kResultLoss = 1;
 export const kResultStep = 2;
 export const kResultVersion = 3;
 export const kResultBadIndex = 4;
-export const kResultFields = 5;
+export const kResultAnomalies = 5;
+export const kResultExcluded = 6;
+export const kResultFields = 7;
 
 // shard task (moments or gradient): [kind, model, m, n, shardRows, totalRows, x, y, moments, grads, cand, scratch, shardCount, shard…]
 export const kShardModel = 1;
@@ -47,6 +51,8 @@ export interface StepTask {
   x: number;
   y: number;
   rows: number;
+  records: number;
+  recordCap: number;
 }
 
 export interface RunTask {
@@ -73,6 +79,8 @@ export function encodeRuns(runs: readonly RunTask[], scratch: number): Float64Ar
       task[at + kStepX] = step.x;
       task[at + kStepY] = step.y;
       task[at + kStepRows] = step.rows;
+      task[at + kStepRecords] = step.records;
+      task[at + kStepRecordCap] = step.recordCap;
       at += kStepFields;
     }
   }

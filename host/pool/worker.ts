@@ -48,6 +48,10 @@ function runs(task: Float64Array): Float64Array {
     bytes.copyWithin(to, from, from + task[at + T.kRunBytes]!);
     at += T.kRunHeader;
     for (let s = 0; s < count; s++, at += T.kStepFields, out += T.kResultFields) {
+      view.setInt32(to + Header.anomalyOut, task[at + T.kStepRecords]!, true);
+      view.setInt32(to + Header.anomalyCap, task[at + T.kStepRecordCap]!, true);
+      view.setInt32(to + Header.anomalyCount, 0, true);
+      view.setInt32(to + Header.anomalyExcluded, 0, true);
       const status = variant.train(kernels)(to, task[at + T.kStepX]!, task[at + T.kStepY]!, task[at + T.kStepRows]!, scratch);
       if (status === Status.ok) view.setFloat64(to + Header.version, view.getFloat64(to + Header.version, true) + 1, true);
       result[out + T.kResultStatus] = status;
@@ -55,6 +59,8 @@ function runs(task: Float64Array): Float64Array {
       result[out + T.kResultStep] = view.getFloat64(to + Header.step, true);
       result[out + T.kResultVersion] = view.getFloat64(to + Header.version, true);
       result[out + T.kResultBadIndex] = view.getInt32(to + Header.badIndex, true);
+      result[out + T.kResultAnomalies] = view.getInt32(to + Header.anomalyCount, true);
+      result[out + T.kResultExcluded] = view.getInt32(to + Header.anomalyExcluded, true);
     }
   }
   return result;

@@ -150,9 +150,10 @@ function plainMap(map: Fields, path: string): Fields {
   for (const [key, value] of Object.entries(map)) {
     const field = `${path}.${key}`;
     if (typeof value === "bigint" && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) out[key] = Number(value);
-    else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
+    // nil passes: the engine reads it as "off" (drift, anomaly) or refuses it, naming the option
+    else if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
     else if (isMap(value)) out[key] = plainMap(value, field);
-    else throw errors.field(field, `must be a string, number, boolean or map of those (got ${describe(value)})`);
+    else throw errors.field(field, `must be nil, a string, number, boolean or map of those (got ${describe(value)})`);
   }
   return out;
 }
