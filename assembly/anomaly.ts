@@ -188,12 +188,13 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
   const exclude = (load<i32>(model + H_FLAGS) & FLAG_EXCLUDE) != 0;
   const excluded = exclude ? batch - kept : 0;
   store<i32>(model + H_ANOMALY_EXCLUDED, excluded);
-  if (excluded > 0 && kept > 0) {
+  if (excluded > 0) {
     for (let i = 0; i < batch; i++) {
       if (load<u8>(flagged + <usize>i) == 0) continue;
       for (let j = 0; j < n; j++) store<f32>(gt + (<usize>(j * stride + i) << 2), load<f32>(yt + (<usize>(j * stride + i) << 2)));
     }
-    return kept;
+    // every sample flagged: nothing to learn from, a zero loss and gradient
+    return kept > 0 ? kept : batch;
   }
   return batch;
 }

@@ -6,7 +6,7 @@
 import { errors, GradlineError } from "../engine/errors.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
-  PROTOCOL_VERSION, type AckReply, type DriftFields, type DriftPush, type ModelInfo, type ModelReply, type ServerLimits,
+  PROTOCOL_VERSION, type AckReply, type AnomalyFields, type DriftFields, type DriftPush, type ModelInfo, type ModelReply, type ServerLimits,
   type SetpointReply, type WelcomeReply, type WireModelConfig,
 } from "../protocol/messages.js";
 import type { SetpointRequest } from "../engine/setpoint.js";
@@ -32,8 +32,11 @@ export interface ClientOptions {
   onStatus?: (status: "disconnected" | "connected", detail?: string) => void;
 }
 
-/** `drift` is set on the ack of the step whose loss raised a drift alarm. */
-export interface Ack { seq: number; model: string; loss: number; step: number; version: number; drift?: DriftFields }
+/** `drift` is set on the ack of the step whose loss raised a drift alarm; `anomalies` lists the batch's flagged readings. */
+export interface Ack {
+  seq: number; model: string; loss: number; step: number; version: number;
+  drift?: DriftFields; anomalies: AnomalyFields[]; excluded: number;
+}
 export interface Prediction { model: string; version: number; rows: number; y: Float32Array }
 export interface RemoteParams {
   model: string; version: number; step: number; inputs: number; outputs: number; W: Float32Array; b: Float32Array;
@@ -121,7 +124,10 @@ export class GradlineClient {
   /** One optimiser step on rows × inputs x and rows × outputs y; many may be in flight at once. */
   async train(model: string, x: Float32Array, y: Float32Array): Promise<Ack> {
     const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
-    const ack: Ack = { seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version };
+    const ack: Ack = {
+      seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version,
+      anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0,
+    };
     if (reply.drift) ack.drift = reply.drift;
     return ack;
   }

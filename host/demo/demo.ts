@@ -29,6 +29,9 @@ export interface DemoResult {
   /** Largest |learned − true| over W, relative to the largest true coefficient of that output. */
   worstRelativeError: number;
   rejected: number;
+  /** Batches with an injected fault (other than NaN), and how many of them had flags. */
+  faulty: number;
+  caught: number;
   /** Steps at which drift was reported. */
   drift: number[];
   changeAt: number;
@@ -66,8 +69,9 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
   const line = new ChemicalLine(options.seed, 2e-4, 0.01, changeAt);
   const info = await client.create(model, {
     inputs: 3, outputs: 2, loss: "huber", optimizer: { type: "adam", lr: 0.02 }, standardize: true, seed: options.seed,
+    anomaly: { exclude: true },
   });
-  log(`${info.created ? "created" : "continuing"} model "${model}" on ${client.url}: temperature, pressure, flow → yield, purity (Huber loss, Adam, standardised)`);
+  log(`${info.created ? "created" : "continuing"} model "${model}" on ${client.url}: temperature, pressure, flow → yield, purity (Huber loss, Adam, standardised, anomalous readings left out)`);
   log(`streaming ${options.batches} batches of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; the catalyst is replaced at batch ${changeAt}; updates arrive at most once a second`);
   const drift: number[] = [];
   await client.subscribe(model, { everySteps: 1, minIntervalMs: 1000 }, (update) => {
@@ -81,6 +85,9 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
   });
 
   let rejected = 0;
+  let flagged = 0;
+  let faulty = 0;
+  let caught = 0;
   const inFlight = new Set<Promise<void>>();
   const started = performance.now();
   for (let i = 0; i < options.batches; i++) {
@@ -91,9 +98,18 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
     }
     if (inFlight.size >= WINDOW) await Promise.race(inFlight);
     const batch = line.next(options.rows);
-    if (batch.fault.kind === "spike") log(`batch ${i}: a botched purity reading (+30 points) — the Huber loss limits its pull`);
+    const fault = batch.fault;
+    if (fault.kind !== "none" && fault.kind !== "nan") faulty++;
     const sent = client.train(model, batch.x, batch.y).then(
-      () => {},
+      (ack) => {
+        if (ack.anomalies.length === 0) return;
+        flagged += ack.anomalies.length;
+        if (fault.kind !== "none") caught++;
+        const first = ack.anomalies[0]!;
+        const field = first.field === "x" ? ["temperature", "pressure", "flow"][first.column] : ["yield", "purity"][first.column];
+        const cause = { none: "no injected fault", nan: "", spike: "a botched purity reading", glitch: "a glitching sensor", stuck: "a frozen sensor" }[fault.kind];
+        log(`batch ${i}: ${ack.anomalies.length} reading(s) flagged, first ${first.kind} on ${field} (score ${first.score.toFixed(1)}) — ${cause}; ${ack.excluded} sample(s) left out`);
+      },
       (error: unknown) => {
         if (!(error instanceof GradlineError) || error.code !== "E_NONFINITE") throw error;
         rejected++;
@@ -115,7 +131,7 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  log(`done: ${learned.step} steps in ${seconds.toFixed(1)} s, ${rejected} batch(es) rejected`);
+  log(`done: ${learned.step} steps in ${seconds.toFixed(1)} s, ${rejected} batch(es) rejected, ${flagged} reading(s) flagged; ${caught} of ${faulty} faulty batches caught`);
   log(`learned ${describe(learned.W, learned.b)}`);
   log(`true    ${describe(truth.W, truth.b)}`);
   log(`largest coefficient error: ${(worstRelativeError * 100).toFixed(1)}% of the output's largest coefficient`);
@@ -136,7 +152,7 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
     ` (limits: ${answer.active.map((a, k) => `${["T", "P", "F"][k]} ${a ?? "free"}`).join(", ")})`);
   log(`  the model predicts yield, purity ${fmt(answer.predicted).join(", ")}; the line would give ${fmt(actual).join(", ")}${answer.reachable ? "" : " — the target is out of reach within the limits; this is the closest"}`);
   await drained(client, model);
-  return { truth, learned, worstRelativeError, rejected, drift, changeAt, setpoint: { x: answer.x, predicted: answer.predicted, actual, reachable: answer.reachable, active: answer.active } };
+  return { truth, learned, worstRelativeError, rejected, faulty, caught, drift, changeAt, setpoint: { x: answer.x, predicted: answer.predicted, actual, reachable: answer.reachable, active: answer.active } };
 }
 
 /** Lets the last pushes (drift events) arrive before the caller closes the client. */

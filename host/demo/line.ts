@@ -17,8 +17,17 @@ export interface Truth {
   b: number[];
 }
 
-/** A dead sensor sends NaN (the server refuses the batch); a botched lab reading spikes purity (the Huber loss shrugs it off). */
-export type Fault = { kind: "none" } | { kind: "nan"; input: number } | { kind: "spike"; row: number };
+/**
+ * A dead sensor sends NaN (the server refuses the batch); a botched lab reading spikes
+ * purity; a glitching sensor reads far out of range; a frozen sensor repeats one value
+ * for a few batches. The last three are what anomaly flags are for.
+ */
+export type Fault =
+  | { kind: "none" }
+  | { kind: "nan"; input: number }
+  | { kind: "spike"; row: number }
+  | { kind: "glitch"; input: number; row: number }
+  | { kind: "stuck"; input: number };
 
 export interface LineBatch {
   x: Float32Array;
@@ -30,6 +39,8 @@ export class ChemicalLine {
   private readonly normal: () => number;
   private readonly uniform: () => number;
   private batches = 0;
+  /** A frozen sensor: its input, value and the batches it stays frozen. */
+  private frozen: { input: number; value: number; left: number } | undefined;
 
   constructor(
     seed: number,
@@ -81,14 +92,29 @@ export class ChemicalLine {
   }
 
   private injectFault(x: Float32Array, y: Float32Array): Fault {
+    if (this.frozen) {
+      const { input, value } = this.frozen;
+      for (let i = input; i < x.length; i += 3) x[i] = value;
+      if (--this.frozen.left === 0) this.frozen = undefined;
+      return { kind: "stuck", input };
+    }
     if (this.uniform() >= this.faultRate) return { kind: "none" };
-    if (this.uniform() < 0.5) {
-      const input = Math.floor(this.uniform() * 3);
+    const which = this.uniform();
+    const input = Math.floor(this.uniform() * 3);
+    const row = Math.floor(this.uniform() * (y.length / 2));
+    if (which < 0.25) {
       for (let i = input; i < x.length; i += 3) x[i] = NaN;
       return { kind: "nan", input };
     }
-    const row = Math.floor(this.uniform() * (y.length / 2));
-    y[row * 2 + 1]! += 30;
-    return { kind: "spike", row };
+    if (which < 0.5) {
+      y[row * 2 + 1]! += 30;
+      return { kind: "spike", row };
+    }
+    if (which < 0.75) {
+      x[row * 3 + input]! *= 10;
+      return { kind: "glitch", input, row };
+    }
+    this.frozen = { input, value: x[input]!, left: 3 };
+    return this.injectFault(x, y);
   }
 }

@@ -45,7 +45,8 @@ export class DriftDetector {
 
   /** Feeds one step's loss; returns an event when it completes a detected change. */
   observe(loss: number, step: number): DriftEvent | null {
-    if (!(loss >= 0) || !Number.isFinite(loss)) return null;
+    // a zero loss (every sample left out as anomalous, or a perfect fit) says nothing about the process
+    if (!(loss > 0) || !Number.isFinite(loss)) return null;
     const z = Math.log(Math.max(loss, Number.MIN_VALUE));
     const { warmup, alpha, delta, threshold } = this.options;
     this.seen++;
@@ -57,7 +58,8 @@ export class DriftDetector {
       return null;
     }
     const spread = Math.max(Math.sqrt(this.variance), FLOOR);
-    const u = Math.min((z - this.mean) / spread, CAP);
+    // one step pulls at most CAP spreads either way, in the test and in the running level
+    const u = Math.max(Math.min((z - this.mean) / spread, CAP), -CAP);
     this.cumulative += u - delta;
     this.lowest = Math.min(this.lowest, this.cumulative);
     const statistic = this.cumulative - this.lowest;
@@ -66,7 +68,7 @@ export class DriftDetector {
       this.reset();
       return event;
     }
-    const d = z - this.mean;
+    const d = u * spread;
     this.mean += alpha * d;
     this.variance = (1 - alpha) * (this.variance + alpha * d * d);
     return null;

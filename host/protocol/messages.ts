@@ -69,8 +69,16 @@ export interface ModelInfo {
 export interface ModelReply extends ModelInfo { type: "model"; seq: Seq; created: boolean }
 /** A change in the process, found on the loss stream (Page-Hinkley). */
 export interface DriftFields { step: number; statistic: number; threshold: number; before: number }
-/** `drift` is present only on the ack of the step that raised the alarm. */
-export interface AckReply { type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number; drift?: DriftFields }
+/** A flagged reading of a batch: `sample` is its row, `column` the input (field "x") or output (field "y"). */
+export interface AnomalyFields { sample: number; field: "x" | "y"; column: number; kind: "residual" | "range" | "stuck"; score: number }
+/**
+ * `drift` is present only on the ack of the step that raised the alarm; `anomalies` only
+ * when the batch had some, `excluded` only when samples were left out of the update.
+ */
+export interface AckReply {
+  type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number;
+  drift?: DriftFields; anomalies?: AnomalyFields[]; excluded?: number;
+}
 export interface PredictionReply { type: "prediction"; seq: Seq; model: string; version: number; rows: number; y: Float32Array }
 
 /** W is outputs × inputs row-major, b has outputs entries; raw units. importance: outputs × inputs standardised coefficients, nil before two samples. */

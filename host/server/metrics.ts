@@ -136,6 +136,7 @@ export function serverMetrics(read: { connections: () => number; queueDepth: () 
     updatesSent: registry.add(new Counter("gradline_updates_sent_total", "Parameter updates pushed to subscribers.")),
     modelLoss: registry.add(new Gauge("gradline_model_loss", "Loss of each model's last step.")),
     modelStep: registry.add(new Gauge("gradline_model_step", "Steps each model has taken.")),
+    anomalies: registry.add(new Counter("gradline_anomalies_total", "Readings flagged as anomalous, by model and kind (residual, range, stuck).")),
     driftEvents: registry.add(new Counter("gradline_drift_events_total", "Process changes detected on each model's loss stream.")),
   };
 }

@@ -338,6 +338,7 @@ class Server implements GradlineServer {
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
     this.metrics.driftEvents.remove({ model: entry.name });
+    for (const kind of ["residual", "range", "stuck"]) this.metrics.anomalies.remove({ model: entry.name, kind });
     if (!this.store) return this.reply(session, { type: "deleted", seq, model: entry.name });
     this.begin(session);
     this.store.remove(entry.name).then(
@@ -357,6 +358,8 @@ class Server implements GradlineServer {
     const ack = (result: TrainResult): AckReply => {
       const reply: AckReply = { type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version };
       if (result.drift) reply.drift = result.drift;
+      if (result.anomalies.length > 0) reply.anomalies = result.anomalies;
+      if (result.excluded > 0) reply.excluded = result.excluded;
       return reply;
     };
     // train() copies x and y before it returns: the frame's buffer may go after this call
@@ -373,6 +376,7 @@ class Server implements GradlineServer {
         this.reply(session, ack(result));
         this.metrics.stepLatency.observe((performance.now() - received) / 1000);
         for (const listener of entry.listeners) listener.stepped(entry);
+        for (const anomaly of result.anomalies) this.metrics.anomalies.inc({ model: entry.name, kind: anomaly.kind });
         if (result.drift) {
           this.metrics.driftEvents.inc({ model: entry.name });
           for (const listener of entry.listeners) listener.drifted(entry, result.drift);

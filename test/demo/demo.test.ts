@@ -27,6 +27,9 @@ describe("demo", () => {
     // the intercepts track the drifting truth too (yield falls 2e-4 points per batch)
     result.truth.b.forEach((b, j) => expect(Math.abs(result.learned.b[j]! - b)).toBeLessThan(2));
     expect(lines.some((l) => /E_NONFINITE \(a dead \w+ sensor\)/.test(l))).toBe(true);
+    // glitches, frozen sensors and botched lab readings show up as anomaly flags
+    expect(result.faulty).toBeGreaterThan(5);
+    expect(result.caught / result.faulty).toBeGreaterThanOrEqual(0.9);
     // steps lag batches by the rejected ones; the change is caught within 20 steps
     expect(result.drift.length).toBeGreaterThanOrEqual(1);
     expect(result.drift[0]!).toBeGreaterThan(result.changeAt - result.rejected);
