@@ -37,85 +37,69 @@ export function beginAnomalies(model: usize, m: i32, n: i32, batch: i32, scratch
 }
 
 /**
- * Range and stuck checks on the raw inputs, transposed (m rows of `batch` samples
- * in lanes, `stride` apart), before standardisation.
+ * Range and stuck checks of input k, whose raw samples (`batch` lanes) are at `row`
+ * and whose batch extremes are bmin, bmax (from the moments pass: no pass of its own).
+ * Runs before the row is standardised; endInputs() then counts the batch as seen.
  */
-export function checkInputs(model: usize, xt: usize, m: i32, n: i32, batch: i32, stride: i32, scratch: usize): void {
+export function checkInputRow(model: usize, row: usize, k: i32, m: i32, n: i32, batch: i32, scratch: usize, bmin: f32, bmax: f32): void {
   const state = scratch + anomalyCandOffset(m, n, batch);
   const flagged = scratch + flaggedOffset(m, n, batch);
   const mb = <usize>m << 3;
-  const seenAt = state + (<usize>(4 * m + 2 * n) << 3);
-  const seen = load<f64>(seenAt);
+  const seen = load<f64>(state + (<usize>(4 * m + 2 * n) << 3));
   const warm = seen >= <f64>load<f32>(model + H_A_WARMUP);
-  const margin = <f64>load<f32>(model + H_A_MARGIN);
-  const stuckAfter = <f64>load<f32>(model + H_A_STUCK);
-  const whole = batch & ~3;
-  for (let k = 0; k < m; k++) {
-    const row = xt + (<usize>(k * stride) << 2);
-    // batch min and max: the only pass over every sample
-    let vmin = f32x4.splat(Infinity);
-    let vmax = f32x4.splat(-Infinity);
-    let s = 0;
-    for (; s < whole; s += 4) {
-      const v = v128.load(row + (<usize>s << 2));
-      vmin = f32x4.min(vmin, v);
-      vmax = f32x4.max(vmax, v);
-    }
-    let bmin = Mathf.min(Mathf.min(f32x4.extract_lane(vmin, 0), f32x4.extract_lane(vmin, 1)), Mathf.min(f32x4.extract_lane(vmin, 2), f32x4.extract_lane(vmin, 3)));
-    let bmax = Mathf.max(Mathf.max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), Mathf.max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
-    for (; s < batch; s++) {
-      const v = load<f32>(row + (<usize>s << 2));
-      bmin = Mathf.min(bmin, v);
-      bmax = Mathf.max(bmax, v);
-    }
-    const minAt = state + (<usize>k << 3);
-    const maxAt = minAt + mb;
-    const lastAt = maxAt + mb;
-    const runAt = lastAt + mb;
-    const lo = load<f64>(minAt);
-    const hi = load<f64>(maxAt);
-    const range = hi - lo;
-    let outliers = false;
-    // out of range: scan only a row whose extremes break the widened range
-    if (warm && range > 0) {
-      const below = lo - margin * range;
-      const above = hi + margin * range;
-      if (<f64>bmin < below || <f64>bmax > above) {
-        for (let i = 0; i < batch; i++) {
-          const v = <f64>load<f32>(row + (<usize>i << 2));
-          if (v < below) record(model, flagged, i, k, ANOMALY_RANGE, <f32>((below - v) / range));
-          else if (v > above) record(model, flagged, i, k, ANOMALY_RANGE, <f32>((v - above) / range));
-          else continue;
-          outliers = true;
-        }
+  const minAt = state + (<usize>k << 3);
+  const maxAt = minAt + mb;
+  const lastAt = maxAt + mb;
+  const runAt = lastAt + mb;
+  const lo = load<f64>(minAt);
+  const hi = load<f64>(maxAt);
+  const range = hi - lo;
+  let outliers = false;
+  // out of range: scan only a row whose extremes break the widened range
+  if (warm && range > 0) {
+    const margin = <f64>load<f32>(model + H_A_MARGIN);
+    const below = lo - margin * range;
+    const above = hi + margin * range;
+    if (<f64>bmin < below || <f64>bmax > above) {
+      for (let i = 0; i < batch; i++) {
+        const v = <f64>load<f32>(row + (<usize>i << 2));
+        if (v < below) record(model, flagged, i, k, ANOMALY_RANGE, <f32>((below - v) / range));
+        else if (v > above) record(model, flagged, i, k, ANOMALY_RANGE, <f32>((v - above) / range));
+        else continue;
+        outliers = true;
       }
     }
-    // stuck: the run of identical readings that ends this batch
-    const lastValue = <f64>load<f32>(row + (<usize>(batch - 1) << 2));
-    let run: f64;
-    if (bmin == bmax) {
-      run = seen > 0 && <f64>bmin == load<f64>(lastAt) ? load<f64>(runAt) + <f64>batch : <f64>batch;
-    } else {
-      let t = 1;
-      while (t < batch && load<f32>(row + (<usize>(batch - 1 - t) << 2)) == <f32>lastValue) t++;
-      run = <f64>t;
-    }
-    const stuck = warm && range > 0 && bmin == bmax && run >= stuckAfter;
-    if (stuck) {
-      for (let i = 0; i < batch; i++) record(model, flagged, i, k, ANOMALY_STUCK, <f32>run);
-    }
-    // the running range learns from batches that broke nothing
-    if (seen == 0) {
-      store<f64>(minAt, <f64>bmin);
-      store<f64>(maxAt, <f64>bmax);
-    } else if (!outliers && !stuck) {
-      store<f64>(minAt, Math.min(lo, <f64>bmin));
-      store<f64>(maxAt, Math.max(hi, <f64>bmax));
-    }
-    store<f64>(lastAt, lastValue);
-    store<f64>(runAt, run);
   }
-  store<f64>(seenAt, seen + <f64>batch);
+  // stuck: the run of identical readings that ends this batch
+  const lastValue = load<f32>(row + (<usize>(batch - 1) << 2));
+  let run: f64;
+  if (bmin == bmax) {
+    run = seen > 0 && <f64>bmin == load<f64>(lastAt) ? load<f64>(runAt) + <f64>batch : <f64>batch;
+  } else {
+    let t = 1;
+    while (t < batch && load<f32>(row + (<usize>(batch - 1 - t) << 2)) == lastValue) t++;
+    run = <f64>t;
+  }
+  const stuck = warm && range > 0 && bmin == bmax && run >= <f64>load<f32>(model + H_A_STUCK);
+  if (stuck) {
+    for (let i = 0; i < batch; i++) record(model, flagged, i, k, ANOMALY_STUCK, <f32>run);
+  }
+  // the running range learns from batches that broke nothing
+  if (seen == 0) {
+    store<f64>(minAt, <f64>bmin);
+    store<f64>(maxAt, <f64>bmax);
+  } else if (!outliers && !stuck) {
+    store<f64>(minAt, Math.min(lo, <f64>bmin));
+    store<f64>(maxAt, Math.max(hi, <f64>bmax));
+  }
+  store<f64>(lastAt, <f64>lastValue);
+  store<f64>(runAt, run);
+}
+
+/** Every input of the batch is checked: count its samples as seen. */
+export function endInputs(m: i32, n: i32, batch: i32, scratch: usize): void {
+  const seenAt = scratch + anomalyCandOffset(m, n, batch) + (<usize>(4 * m + 2 * n) << 3);
+  store<f64>(seenAt, load<f64>(seenAt) + <f64>batch);
 }
 
 /**
@@ -133,57 +117,67 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
   const count = load<f64>(rcountAt);
   const warm = count >= <f64>load<f32>(model + H_A_WARMUP);
   const k = <f64>load<f32>(model + H_A_RESIDUAL);
+  const prior = Math.min(count, RESIDUAL_WINDOW);
   const whole = batch & ~3;
+  let kept = 0;
   for (let j = 0; j < n; j++) {
     const g = gt + (<usize>(j * stride) << 2);
     const t = yt + (<usize>(j * stride) << 2);
-    const mean = load<f64>(rmeanBase + (<usize>j << 3));
-    const sigma = count > 0 ? Math.sqrt(load<f64>(rm2Base + (<usize>j << 3)) / count) : 0;
+    const meanAt = rmeanBase + (<usize>j << 3);
+    const m2At = rm2Base + (<usize>j << 3);
+    const mean = load<f64>(meanAt);
+    const sigma = count > 0 ? Math.sqrt(load<f64>(m2At) / count) : 0;
+    // one pass: deviations from the running mean, their sum, their squares, the farthest
     const vmean = f32x4.splat(<f32>mean);
     let vfar = f32x4.splat(0);
+    let vsum = f32x4.splat(0);
+    let vsq = f32x4.splat(0);
     let s = 0;
     for (; s < whole; s += 4) {
       const p = <usize>s << 2;
-      vfar = f32x4.max(vfar, f32x4.abs(f32x4.sub(f32x4.sub(v128.load(g + p), v128.load(t + p)), vmean)));
+      const d = f32x4.sub(f32x4.sub(v128.load(g + p), v128.load(t + p)), vmean);
+      vsum = f32x4.add(vsum, d);
+      vsq = f32x4.add(vsq, f32x4.mul(d, d));
+      vfar = f32x4.pmax(vfar, f32x4.abs(d));
     }
+    let sum = <f64>f32x4.extract_lane(vsum, 0) + <f64>f32x4.extract_lane(vsum, 1) + <f64>f32x4.extract_lane(vsum, 2) + <f64>f32x4.extract_lane(vsum, 3);
+    let sq = <f64>f32x4.extract_lane(vsq, 0) + <f64>f32x4.extract_lane(vsq, 1) + <f64>f32x4.extract_lane(vsq, 2) + <f64>f32x4.extract_lane(vsq, 3);
     let far = Mathf.max(Mathf.max(f32x4.extract_lane(vfar, 0), f32x4.extract_lane(vfar, 1)), Mathf.max(f32x4.extract_lane(vfar, 2), f32x4.extract_lane(vfar, 3)));
-    for (; s < batch; s++) far = Mathf.max(far, Mathf.abs(load<f32>(g + (<usize>s << 2)) - load<f32>(t + (<usize>s << 2)) - <f32>mean));
+    for (; s < batch; s++) {
+      const d = load<f32>(g + (<usize>s << 2)) - load<f32>(t + (<usize>s << 2)) - <f32>mean;
+      sum += <f64>d;
+      sq += <f64>(d * d);
+      far = Mathf.max(far, Mathf.abs(d));
+    }
     if (warm && sigma > 0 && <f64>far > k * sigma) {
       for (let i = 0; i < batch; i++) {
         const z = Math.abs(<f64>(load<f32>(g + (<usize>i << 2)) - load<f32>(t + (<usize>i << 2))) - mean) / sigma;
         if (z > k) record(model, flagged, i, m + j, ANOMALY_RESIDUAL, <f32>z);
       }
     }
-  }
-  // residual statistics over the samples nothing flagged (Chan's merge, forgetting beyond the window)
-  let kept = 0;
-  for (let i = 0; i < batch; i++) if (load<u8>(flagged + <usize>i) == 0) kept++;
-  if (kept > 0) {
-    const prior = Math.min(count, RESIDUAL_WINDOW);
-    const nb = <f64>kept;
-    const total = prior + nb;
-    for (let j = 0; j < n; j++) {
-      const g = gt + (<usize>(j * stride) << 2);
-      const t = yt + (<usize>(j * stride) << 2);
-      let sum: f64 = 0;
-      for (let i = 0; i < batch; i++) if (load<u8>(flagged + <usize>i) == 0) sum += <f64>(load<f32>(g + (<usize>i << 2)) - load<f32>(t + (<usize>i << 2)));
-      const bmean = sum / nb;
-      let bm2: f64 = 0;
+    // the statistics learn from the samples nothing has flagged so far (rarely any: then subtract them)
+    kept = batch;
+    if (found > 0) {
       for (let i = 0; i < batch; i++) {
-        if (load<u8>(flagged + <usize>i) != 0) continue;
-        const d = <f64>(load<f32>(g + (<usize>i << 2)) - load<f32>(t + (<usize>i << 2))) - bmean;
-        bm2 += d * d;
+        if (load<u8>(flagged + <usize>i) == 0) continue;
+        const d = <f64>(load<f32>(g + (<usize>i << 2)) - load<f32>(t + (<usize>i << 2)) - <f32>mean);
+        sum -= d;
+        sq -= d * d;
+        kept--;
       }
-      const meanAt = rmeanBase + (<usize>j << 3);
-      const m2At = rm2Base + (<usize>j << 3);
-      const mean = load<f64>(meanAt);
-      const scaledM2 = count > 0 ? load<f64>(m2At) * (prior / count) : 0;
-      const delta = bmean - mean;
-      store<f64>(meanAt, mean + delta * nb / total);
-      store<f64>(m2At, scaledM2 + bm2 + delta * delta * prior * nb / total);
     }
-    store<f64>(rcountAt, total);
+    if (kept > 0) {
+      // Chan's merge of the batch's deviations (shifted by the running mean), forgetting beyond the window
+      const nb = <f64>kept;
+      const total = prior + nb;
+      const shift = sum / nb;
+      const bm2 = Math.max(sq - sum * shift, 0);
+      const scaledM2 = count > 0 ? load<f64>(m2At) * (prior / count) : 0;
+      store<f64>(meanAt, mean + shift * nb / total);
+      store<f64>(m2At, scaledM2 + bm2 + shift * shift * prior * nb / total);
+    }
   }
+  if (kept > 0) store<f64>(rcountAt, prior + <f64>kept);
   store<i32>(model + H_ANOMALY_COUNT, found);
   const exclude = (load<i32>(model + H_FLAGS) & FLAG_EXCLUDE) != 0;
   const excluded = exclude ? batch - kept : 0;

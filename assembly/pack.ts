@@ -1,6 +1,6 @@
 // Batch packing: validate, transpose to samples-in-lanes, merge running
 // statistics (Welford/Chan in f64), standardise. Shared by every kernel variant.
-import { beginAnomalies, checkInputs } from "./anomaly";
+import { beginAnomalies, checkInputRow, endInputs } from "./anomaly";
 import {
   H_BAD_INDEX, H_COUNT, H_FLAGS, FLAG_STANDARDIZE, FLAG_ANOMALY,
   STATUS_OK, STATUS_NONFINITE_X, STATUS_NONFINITE_Y,
@@ -85,6 +85,8 @@ function transpose(src: usize, rows: i32, cols: i32, dst: usize, stride: i32): b
 // rowMoments' results (one instance per thread, so never shared)
 let momentMean: f64 = 0;
 let momentM2: f64 = 0;
+let momentMin: f32 = 0;
+let momentMax: f32 = 0;
 
 /**
  * Mean and sum of squared deviations of f32[batch] at `row`, two-pass in f64,
@@ -95,14 +97,28 @@ function rowMoments(row: usize, batch: i32): void {
   // vector loop: each f32x4 widens to two f64x2 accumulators
   let s0 = f64x2.splat(0);
   let s1 = f64x2.splat(0);
+  // the extremes ride along (anomaly checks read them); pmin/pmax are one instruction, the values finite
+  let vmin = f32x4.splat(Infinity);
+  let vmax = f32x4.splat(-Infinity);
   for (let s = 0; s < whole; s += 4) {
     const v = v128.load(row + (<usize>s << 2));
     s0 = f64x2.add(s0, f64x2.promote_low_f32x4(v));
     s1 = f64x2.add(s1, f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 0, 1)));
+    vmin = f32x4.pmin(vmin, v);
+    vmax = f32x4.pmax(vmax, v);
   }
   let sum = (f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s1, 0)) + (f64x2.extract_lane(s0, 1) + f64x2.extract_lane(s1, 1));
+  let lo = Mathf.min(Mathf.min(f32x4.extract_lane(vmin, 0), f32x4.extract_lane(vmin, 1)), Mathf.min(f32x4.extract_lane(vmin, 2), f32x4.extract_lane(vmin, 3)));
+  let hi = Mathf.max(Mathf.max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), Mathf.max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
   // scalar tail
-  for (let s = whole; s < batch; s++) sum += <f64>load<f32>(row + (<usize>s << 2));
+  for (let s = whole; s < batch; s++) {
+    const v = load<f32>(row + (<usize>s << 2));
+    sum += <f64>v;
+    lo = Mathf.min(lo, v);
+    hi = Mathf.max(hi, v);
+  }
+  momentMin = lo;
+  momentMax = hi;
   const mean = sum / <f64>batch;
   const vmean = f64x2.splat(mean);
   let q0 = f64x2.splat(0);
@@ -211,7 +227,7 @@ export function mergeMoments(model: usize, moments: usize, shards: i32, shardRow
 function standardizeRows(
   t: usize, rows: i32, batch: i32, stride: i32,
   stat: usize, count: f64, cand: usize, merge: bool, standardize: bool,
-  meanOut: usize, stdOut: usize,
+  meanOut: usize, stdOut: usize, checkFor: usize, scratch: usize,
 ): void {
   const nb = <f64>batch;
   const total = merge ? count + nb : count;
@@ -224,6 +240,8 @@ function standardizeRows(
       // Chan et al.: combine (count, mean, m2) with the batch's own moments (tracked
       // without standardisation too: feature importance and anomaly checks read them)
       rowMoments(row, batch);
+      // anomaly checks of an input row (checkFor: its model), while the row is still raw
+      if (checkFor != 0) checkInputRow(checkFor, row, k, rows, headerN(checkFor), batch, scratch, momentMin, momentMax);
       const delta = momentMean - mean;
       mean += delta * nb / total;
       m2 += momentM2 + delta * delta * count * nb / total;
@@ -267,17 +285,16 @@ export function packInputs(model: usize, x: usize, batch: i32, scratch: usize, s
     return STATUS_NONFINITE_X;
   }
   const flags = load<i32>(model + H_FLAGS);
-  // a training step checks the raw inputs before they are standardised
-  if (merge && (flags & FLAG_ANOMALY) != 0) {
-    beginAnomalies(model, m, n, batch, scratch);
-    checkInputs(model, xt, m, n, batch, stride, scratch);
-  }
+  // a training step checks the raw inputs, row by row, before they are standardised
+  const checking = merge && (flags & FLAG_ANOMALY) != 0;
+  if (checking) beginAnomalies(model, m, n, batch, scratch);
   const standardize = (flags & FLAG_STANDARDIZE) != 0;
   standardizeRows(
     xt, m, batch, stride,
     stats, count, scratch + candOffset(), merge, standardize,
-    scratch + xMeanOffset(m, n), scratch + xStdOffset(m, n),
+    scratch + xMeanOffset(m, n), scratch + xStdOffset(m, n), checking ? model : 0, scratch,
   );
+  if (checking) endInputs(m, n, batch, scratch);
   return STATUS_OK;
 }
 
@@ -296,7 +313,7 @@ export function packTargets(model: usize, y: usize, batch: i32, scratch: usize, 
     yt, n, batch, stride,
     stats + (<usize>m << 4), count,
     scratch + candOffset() + (<usize>m << 4), merge, standardize,
-    scratch + yMeanOffset(m, n), scratch + yStdOffset(m, n),
+    scratch + yMeanOffset(m, n), scratch + yStdOffset(m, n), 0, scratch,
   );
   return STATUS_OK;
 }

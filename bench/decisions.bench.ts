@@ -1,0 +1,89 @@
+// The decision layer's costs: a setpoint solve (bounds, move limits, a held input,
+// λ > 0) on a trained model at (m, n) = (16, 4) and (256, 64), and what anomaly
+// tracking adds to a training step at (16, 4, 256) — the same step with tracking on
+// and off, in one run. In-process engine, staged batches. Run: npm run bench:decisions
+import os from "node:os";
+import { Bench } from "tinybench";
+import { createEngine, type Model, type SetpointRequest } from "../host/index.js";
+import { mulberry32, normalFrom } from "../host/engine/init.js";
+
+const engine = await createEngine({ workers: 0 });
+const normal = normalFrom(mulberry32(20261128));
+const rows = (count: number) => Float32Array.from({ length: count }, normal);
+
+/** A model trained for a while on y = W x + b + noise, so its statistics and parameters are realistic. */
+function trained(m: number, n: number, anomaly: boolean): Model {
+  const model = engine.createModel({ inputs: m, outputs: n, optimizer: { type: "adam", lr: 0.01 }, anomaly: anomaly ? {} : false, drift: false });
+  const W = rows(n * m);
+  for (let step = 0; step < 300; step++) {
+    const x = rows(64 * m);
+    const y = new Float32Array(64 * n);
+    for (let s = 0; s < 64; s++) {
+      for (let j = 0; j < n; j++) {
+        let v = 0.1 * normal();
+        for (let k = 0; k < m; k++) v += W[j * m + k]! * x[s * m + k]!;
+        y[s * n + j] = v;
+      }
+    }
+    model.train(x, y);
+  }
+  return model;
+}
+
+function request(m: number, n: number): SetpointRequest {
+  return {
+    target: Array.from({ length: n }, () => normal()),
+    lower: new Array<number>(m).fill(-2),
+    upper: new Array<number>(m).fill(2),
+    current: new Array<number>(m).fill(0),
+    maxMove: new Array<number>(m).fill(1.5),
+    fixed: Array.from({ length: m }, (_, k) => (k === 0 ? 0.5 : null)),
+    lambda: 1e-3,
+  };
+}
+
+const bench = new Bench({ time: 2000, warmup: true });
+const solves: { shape: string; iterations: number; converged: boolean; reachable: boolean }[] = [];
+for (const [m, n] of [[16, 4], [256, 64]] as const) {
+  const model = trained(m, n, false);
+  const asked = request(m, n);
+  const first = model.setpoint(asked);
+  solves.push({ shape: `(${m}, ${n})`, iterations: first.iterations, converged: first.converged, reachable: first.reachable });
+  bench.add(`setpoint (${m}, ${n})`, () => {
+    model.setpoint(asked);
+  });
+}
+
+// one step at (16, 4, 256), with and without anomaly tracking, on the same staged batch
+const stepShape = { m: 16, n: 4, B: 256 };
+for (const tracking of [false, true]) {
+  const model = trained(stepShape.m, stepShape.n, tracking);
+  const staged = model.stageBatch(stepShape.B);
+  staged.x.set(rows(stepShape.B * stepShape.m));
+  staged.y.set(rows(stepShape.B * stepShape.n));
+  bench.add(`train (16, 4, 256), anomaly ${tracking ? "on" : "off"}`, () => {
+    model.train(staged.x, staged.y);
+  });
+}
+
+await bench.run();
+
+const median = (name: string): number => {
+  const task = bench.tasks.find((t) => t.name === name)!;
+  const result = task.result as { latency?: { p50?: number } } | undefined;
+  return (result?.latency?.p50 ?? NaN) * 1000; // µs
+};
+
+console.log(`gradline decisions bench — ${new Date().toISOString()}, Node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}`);
+console.log("\nSetpoint solve (bounds, move limits, one held input, λ = 1e-3; f64 FISTA in the kernel):");
+console.table(solves.map((s) => ({ ...s, "median µs": +median(`setpoint ${s.shape}`).toFixed(1), "µs per iteration": +(median(`setpoint ${s.shape}`) / s.iterations).toFixed(2) })));
+const off = median("train (16, 4, 256), anomaly off");
+const on = median("train (16, 4, 256), anomaly on");
+const overhead = on / off - 1;
+console.log("\nAnomaly tracking on a training step (16, 4, 256), staged batch, in-process:");
+console.table([
+  { variant: "anomaly off", "median µs": +off.toFixed(2), "samples/s (M)": +((256 / off) || 0).toFixed(2) },
+  { variant: "anomaly on", "median µs": +on.toFixed(2), "samples/s (M)": +((256 / on) || 0).toFixed(2) },
+]);
+console.log(`overhead: ${(overhead * 100).toFixed(1)}% (target < 10%: ${overhead < 0.1 ? "MET" : "MISS"})`);
+engine.close();
