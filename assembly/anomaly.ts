@@ -193,6 +193,34 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
   return batch;
 }
 
+/**
+ * Excluded samples must not move the statistics either (one wild reading would
+ * inflate a spread for good): the candidate statistics are rebuilt from the model's
+ * own with only the kept samples of the raw batch (x: batch×m, y: batch×n) merged in,
+ * one sample at a time (Welford). Runs only for a batch with exclusions.
+ */
+export function statisticsWithoutExcluded(model: usize, x: usize, y: usize, m: i32, n: i32, batch: i32, scratch: usize, stats: usize, count: f64, cand: usize): void {
+  const flagged = scratch + flaggedOffset(m, n, batch);
+  const features = m + n;
+  memory.copy(cand, stats, <usize>features << 4);
+  let seen = count;
+  for (let i = 0; i < batch; i++) {
+    if (load<u8>(flagged + <usize>i) != 0) continue;
+    seen += 1;
+    for (let f = 0; f < features; f++) {
+      const v = <f64>(f < m ? load<f32>(x + (<usize>(i * m + f) << 2)) : load<f32>(y + (<usize>(i * n + f - m) << 2)));
+      // cand: mean_x[m], m2_x[m], mean_y[n], m2_y[n]
+      const meanAt = cand + (<usize>(f < m ? f : 2 * m + (f - m)) << 3);
+      const m2At = meanAt + (<usize>(f < m ? m : n) << 3);
+      const mean = load<f64>(meanAt);
+      const d = v - mean;
+      const next = mean + d / seen;
+      store<f64>(meanAt, next);
+      store<f64>(m2At, load<f64>(m2At) + d * (v - next));
+    }
+  }
+}
+
 /** The step succeeded: its candidate anomaly state becomes the model's. */
 export function commitAnomalies(model: usize, m: i32, n: i32, batch: i32, scratch: usize): void {
   memory.copy(model + anomalyOffset(m, n), scratch + anomalyCandOffset(m, n, batch), anomalyBytes(m, n));

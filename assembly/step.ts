@@ -1,9 +1,9 @@
 // Entry points: one training step, evaluation, gradient, prediction, raw-unit
 // parameters. Each takes the model and a scratch block laid out as in
 // util/layout.ts and returns a STATUS_* code; results go to the header or `out`.
-import { checkResiduals, commitAnomalies } from "./anomaly";
+import { checkResiduals, commitAnomalies, statisticsWithoutExcluded } from "./anomaly";
 import {
-  H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE, FLAG_ANOMALY,
+  H_FLAGS, H_L2, H_LOSS, H_DELTA, H_LOSS_OUT, H_STEP, H_COUNT, FLAG_STANDARDIZE, FLAG_ANOMALY, H_ANOMALY_EXCLUDED,
   STATUS_OK, STATUS_DIVERGED,
   headerM, headerN, laneStride, thetaOffset, statsOffset, paramCount, round4,
   gradOffset, xtOffset, ytOffset, gtOffset, candOffset,
@@ -47,11 +47,13 @@ export let passLoss: f64 = 0;
   if (simd) {
     f32_forward__wasmsimd_4x8(theta, m, n, xt, gt, stride);
     const kept = checked ? checkResiduals(model, gt, yt, m, n, batch, stride, scratch) : total;
+    if (checked && load<i32>(model + H_ANOMALY_EXCLUDED) > 0) statisticsWithoutExcluded(model, x, y, m, n, batch, scratch, stats, count, scratch + candOffset());
     passLoss = f32_loss_grad__wasmsimd(kind, delta, gt, yt, n, batch, kept, stride, gb);
     if (grad != 0) f32_weight_grad__wasmsimd_2x4(theta, m, n, xt, gt, stride, l2, grad);
   } else {
     f32_forward__scalar(theta, m, n, xt, gt, stride);
     const kept = checked ? checkResiduals(model, gt, yt, m, n, batch, stride, scratch) : total;
+    if (checked && load<i32>(model + H_ANOMALY_EXCLUDED) > 0) statisticsWithoutExcluded(model, x, y, m, n, batch, scratch, stats, count, scratch + candOffset());
     passLoss = f32_loss_grad__scalar(kind, delta, gt, yt, n, batch, kept, stride, gb);
     if (grad != 0) f32_weight_grad__scalar(theta, m, n, xt, gt, stride, l2, grad);
   }
@@ -81,8 +83,10 @@ export let passLoss: f64 = 0;
   const grad = scratch + gradOffset(headerM(model), headerN(model));
   const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
   if (!applied) return STATUS_DIVERGED;
-  commitStatistics(model, scratch + candOffset(), batch);
-  if ((load<i32>(model + H_FLAGS) & FLAG_ANOMALY) != 0) commitAnomalies(model, headerM(model), headerN(model), batch, scratch);
+  const tracked = (load<i32>(model + H_FLAGS) & FLAG_ANOMALY) != 0;
+  // samples left out of the update are left out of the statistics' count too
+  commitStatistics(model, scratch + candOffset(), tracked ? batch - load<i32>(model + H_ANOMALY_EXCLUDED) : batch);
+  if (tracked) commitAnomalies(model, headerM(model), headerN(model), batch, scratch);
   store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
   return STATUS_OK;
 }

@@ -36,6 +36,8 @@ export interface ClientOptions {
 export interface Ack {
   seq: number; model: string; loss: number; step: number; version: number;
   drift?: DriftFields; anomalies: AnomalyFields[]; excluded: number;
+  /** Flags the server found beyond the ones listed. */
+  anomaliesDropped: number;
 }
 export interface Prediction { model: string; version: number; rows: number; y: Float32Array }
 export interface RemoteParams {
@@ -126,7 +128,7 @@ export class GradlineClient {
     const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
     const ack: Ack = {
       seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version,
-      anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0,
+      anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0, anomaliesDropped: reply.anomaliesDropped ?? 0,
     };
     if (reply.drift) ack.drift = reply.drift;
     return ack;

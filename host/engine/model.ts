@@ -20,6 +20,8 @@ export interface TrainResult {
   drift: DriftEvent | null;
   /** Flagged readings of this batch (empty when tracking is off or the batch was sharded). */
   anomalies: Anomaly[];
+  /** Flagged readings found beyond the room for them (rows + 64 records): counted, not listed. */
+  dropped: number;
   /** Samples left out of the update (anomaly.exclude). */
   excluded: number;
 }
@@ -101,9 +103,12 @@ export class Model {
     const loss = view.getFloat64(ptr + Header.lossOut, true);
     const step = view.getFloat64(ptr + Header.step, true);
     const checked = this.opts.anomaly !== null && !stage.shards;
+    const found = checked ? view.getInt32(ptr + Header.anomalyCount, true) : 0;
+    const listed = Math.min(found, stage.recordCap);
     return {
       loss, step, version, drift: this.observeDrift(loss, step),
-      anomalies: checked ? readAnomalies(this.core.arena, stage.records, Math.min(view.getInt32(ptr + Header.anomalyCount, true), stage.recordCap), this.inputs) : [],
+      anomalies: readAnomalies(this.core.arena, stage.records, listed, this.inputs),
+      dropped: found - listed,
       excluded: checked ? view.getInt32(ptr + Header.anomalyExcluded, true) : 0,
     };
   }

@@ -99,9 +99,12 @@ interface Run {
   steps: PendingStep[];
 }
 
-/** Bytes of anomaly records a step of `rows` rows needs: none when the model does not track anomalies. */
-function recordBytes(model: PoolModel, rows: number): number {
-  return model.committed.options.anomaly ? ANOMALY_RECORD_BYTES * recordCapacity(rows) : 0;
+/**
+ * Bytes of anomaly records a step of `rows` rows has room for. Always reserved: a
+ * restore queued ahead of the step may turn tracking on.
+ */
+function recordBytes(rows: number): number {
+  return ANOMALY_RECORD_BYTES * recordCapacity(rows);
 }
 
 /** A step's result as a task reports it, before the drift detector has seen it. */
@@ -279,14 +282,14 @@ export class PoolEngine {
     const rows = model.committed.batchOf(x, y);
     const m = model.inputs;
     const dataBytes = 4 * rows * (m + model.outputs);
-    const bytes = dataBytes + recordBytes(model, rows);
+    const bytes = dataBytes + recordBytes(rows);
     if (bytes > this.limits.maxQueuedBytes) {
       throw errors.shape(`a batch of ${bytes} bytes can never fit maxQueuedBytes (${this.limits.maxQueuedBytes}); split it`, { bytes, max: this.limits.maxQueuedBytes });
     }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
     const buffer = this.takeStaged(model, x, y, rows, bytes) ?? this.copyIn(x, y, rows * m, bytes);
     this.pendingBytes += bytes;
-    const recordCap = bytes > dataBytes ? recordCapacity(rows) : 0;
+    const recordCap = recordCapacity(rows);
     const promise = new Promise<TrainResult>((resolve, reject) => {
       model.queue.push({ kind: "step", buffer, bytes, rows, x: buffer, y: buffer + 4 * rows * m, records: buffer + dataBytes, recordCap, resolve, reject });
     });
@@ -299,7 +302,7 @@ export class PoolEngine {
     this.open();
     if (model.disposed) throw errors.disposed();
     checkStagedRows(rows, this.local.maxBatch);
-    const bytes = 4 * rows * (model.inputs + model.outputs) + recordBytes(model, rows);
+    const bytes = 4 * rows * (model.inputs + model.outputs) + recordBytes(rows);
     const buffer = this.reuse(bytes) ?? this.local.arena.alloc(bytes, false);
     model.staged.set(buffer, { rows, bytes });
     const at = buffer >>> 2;
@@ -323,7 +326,6 @@ export class PoolEngine {
     if (!arena.owns(x.buffer) || !arena.owns(y.buffer)) return undefined;
     const buffer = x.byteOffset;
     const staged = model.staged.get(buffer);
-    // (a restore in between may have changed whether the step needs room for anomaly records)
     if (staged?.rows !== rows || staged.bytes !== bytes || y.byteOffset !== buffer + 4 * rows * model.inputs) return undefined;
     model.staged.delete(buffer);
     return buffer;
@@ -501,10 +503,11 @@ export class PoolEngine {
         const status = result?.[at + T.kResultStatus];
         if (!result) this.settle(model, step, errors.worker(cause));
         else if (status === Status.ok) {
-          const found = Math.min(result[at + T.kResultAnomalies]!, step.recordCap);
+          const found = result[at + T.kResultAnomalies]!;
+          const kept = Math.min(found, step.recordCap);
           this.settle(model, step, {
             loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]!,
-            anomalies: readAnomalies(this.local.arena, step.records, found, model.inputs), excluded: result[at + T.kResultExcluded]!,
+            anomalies: readAnomalies(this.local.arena, step.records, kept, model.inputs), dropped: found - kept, excluded: result[at + T.kResultExcluded]!,
           });
         } else {
           const error = status === Status.diverged
@@ -689,7 +692,7 @@ export class PoolEngine {
     view.setFloat64(block + Header.version, version, true);
     this.commit(model);
     // sharded steps are not checked for anomalies
-    return { loss, step, version, anomalies: [], excluded: 0 };
+    return { loss, step, version, anomalies: [], dropped: 0, excluded: 0 };
   }
 
   private finishShardJob(job: ShardJob, outcome: StepOutcome | Error): void {

@@ -78,6 +78,8 @@ export interface AnomalyFields { sample: number; field: "x" | "y"; column: numbe
 export interface AckReply {
   type: "ack"; seq: Seq; model: string; loss: number; step: number; version: number;
   drift?: DriftFields; anomalies?: AnomalyFields[]; excluded?: number;
+  /** Flags found beyond the ones listed (rows + 64 per batch). */
+  anomaliesDropped?: number;
 }
 export interface PredictionReply { type: "prediction"; seq: Seq; model: string; version: number; rows: number; y: Float32Array }
 

@@ -360,6 +360,7 @@ class Server implements GradlineServer {
       if (result.drift) reply.drift = result.drift;
       if (result.anomalies.length > 0) reply.anomalies = result.anomalies;
       if (result.excluded > 0) reply.excluded = result.excluded;
+      if (result.dropped > 0) reply.anomaliesDropped = result.dropped;
       return reply;
     };
     // train() copies x and y before it returns: the frame's buffer may go after this call
