@@ -151,33 +151,42 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
 
 const knownModelKeys = ["inputs", "outputs", "loss", "huberDelta", "optimizer", "l2", "standardize", "seed", "drift", "anomaly", "init"];
 
-function resolveAnomaly(value: unknown): ResolvedAnomalyOptions | null {
+/**
+ * A feature's options (drift, anomaly): false or nil turn it off, absent or true
+ * give the defaults, else a map of known keys (returned for the caller to check).
+ */
+function featureOptions<T extends object>(value: unknown, field: string, defaults: T): Record<string, unknown> | T | null {
   if (value === false || value === null) return null;
-  if (value === undefined || value === true) return anomalyDefaults;
-  if (!isRecord(value)) throw errors.config("anomaly", "must be false or { residual, margin, stuck, warmup, exclude }");
-  const known = Object.keys(anomalyDefaults);
-  for (const key of Object.keys(value)) if (!known.includes(key)) throw errors.config(`anomaly.${key}`, `is not an anomaly option (known: ${known.join(", ")})`);
+  if (value === undefined || value === true) return defaults;
+  const known = Object.keys(defaults);
+  if (!isRecord(value)) throw errors.config(field, `must be false or { ${known.join(", ")} }`);
+  for (const key of Object.keys(value)) if (!known.includes(key)) throw errors.config(`${field}.${key}`, `is not a ${field} option (known: ${known.join(", ")})`);
+  return value;
+}
+
+function resolveAnomaly(options: unknown): ResolvedAnomalyOptions | null {
+  const value = featureOptions(options, "anomaly", anomalyDefaults);
+  if (value === null || value === anomalyDefaults) return value as ResolvedAnomalyOptions | null;
+  const map = value as Record<string, unknown>;
   // the kernels read these as f32
   const whole = (field: string, fallback: number): number => {
-    const v = value[field] ?? fallback;
+    const v = map[field] ?? fallback;
     if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from 1 to 16777216 (got ${String(v)})`);
     return v as number;
   };
   return {
-    residual: real(value.residual, "anomaly.residual", anomalyDefaults.residual, positive, "> 0"),
-    margin: real(value.margin, "anomaly.margin", anomalyDefaults.margin, nonNegative, "≥ 0"),
+    residual: real(map.residual, "anomaly.residual", anomalyDefaults.residual, positive, "> 0"),
+    margin: real(map.margin, "anomaly.margin", anomalyDefaults.margin, nonNegative, "≥ 0"),
     stuck: whole("stuck", anomalyDefaults.stuck),
     warmup: whole("warmup", anomalyDefaults.warmup),
-    exclude: flag(value.exclude, "anomaly.exclude", anomalyDefaults.exclude),
+    exclude: flag(map.exclude, "anomaly.exclude", anomalyDefaults.exclude),
   };
 }
 
-function resolveDrift(value: unknown): ResolvedDriftOptions | null {
-  if (value === false || value === null) return null;
-  if (value === undefined || value === true) return driftDefaults;
-  if (!isRecord(value)) throw errors.config("drift", "must be false or { delta, threshold, warmup, alpha }");
-  const known = Object.keys(driftDefaults);
-  for (const key of Object.keys(value)) if (!known.includes(key)) throw errors.config(`drift.${key}`, `is not a drift option (known: ${known.join(", ")})`);
+function resolveDrift(options: unknown): ResolvedDriftOptions | null {
+  const found = featureOptions(options, "drift", driftDefaults);
+  if (found === null || found === driftDefaults) return found as ResolvedDriftOptions | null;
+  const value = found as Record<string, unknown>;
   const warmup = value.warmup ?? driftDefaults.warmup;
   if (!Number.isInteger(warmup) || (warmup as number) < 2 || (warmup as number) > 1_000_000) {
     throw errors.config("drift.warmup", `must be an integer from 2 to 1000000 (got ${String(warmup)})`);
