@@ -3,7 +3,7 @@
 // any order; merging and reduction run shard by shard in index order, so the
 // result depends on the shard boundaries only, never on who did which shard.
 //
-//   1. f32_shard_moments, per shard        (only when standardising)
+//   1. f32_shard_moments, per shard        (statistics are kept with or without standardisation)
 //   2. f32_moments_merge, once             → candidate statistics
 //   3. f32_shard_gradient__*, per shard    → loss share and partial ∂L/∂θ
 //   4. f32_shard_apply__*, once            → Σ, L2, optimiser, statistics, step

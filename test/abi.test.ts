@@ -231,8 +231,8 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
     const Q = round4(nn * mm + nn);
     const grad = 16 * (mm + nn) + 8 * round4(mm) + 8 * round4(nn);
     const xt = grad + 4 * Q;
-    // then the anomaly candidate (8·(4m + 2n + 2)) and one flag byte per lane (S, a multiple of 4)
-    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 2) + S };
+    // then the anomaly candidate (8·(4m + 2n + 2)) and one flag byte per lane (S rounded up to 16)
+    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 2) + ((S + 15) & ~15) };
   }
 
   it("model_bytes, scratch_grad_offset and scratch_bytes over shapes with and without padding", () => {

@@ -29,7 +29,7 @@
 //   │ xt   f32[m·S]: standardised inputs, one row per input, samples in lanes │
 //   │ yt   f32[n·S]: standardised targets, same shape              │
 //   │ gt   f32[n·S]: predictions, then ∂L/∂ŷ                       │
-//   │ anomaly candidate (anomaly layout) │ flagged u8[S] (rounded to 4) │
+//   │ anomaly candidate (anomaly layout) │ flagged u8[S] (rounded to 16) │
 //   └──────────────────────────────┘ scratch + scratchBytes(m, n, B)
 
 // Header fields (byte offsets from the model pointer).
@@ -179,13 +179,13 @@ export function scratchGradOffset(m: i32, n: i32): usize {
   return gtOffset(m, n, batch) + (<usize>(n * laneStride(batch)) << 2);
 }
 
-/** u8[S]: 1 for a sample flagged in this step. */
+/** u8[S]: 1 for a sample flagged in this step; padded to 16 bytes so scratch_bytes stays a multiple of 16. */
 @inline export function flaggedOffset(m: i32, n: i32, batch: i32): usize {
   return anomalyCandOffset(m, n, batch) + anomalyBytes(m, n);
 }
 
 export function scratchBytes(m: i32, n: i32, batch: i32): usize {
-  return flaggedOffset(m, n, batch) + <usize>round4(laneStride(batch));
+  return flaggedOffset(m, n, batch) + <usize>((laneStride(batch) + 15) & ~15);
 }
 
 // Data-parallel steps (assembly/shard.ts): per-shard outputs.

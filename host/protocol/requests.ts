@@ -150,10 +150,12 @@ function plainMap(map: Fields, path: string): Fields {
   for (const [key, value] of Object.entries(map)) {
     const field = `${path}.${key}`;
     if (typeof value === "bigint" && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) out[key] = Number(value);
-    // nil passes: the engine reads it as "off" (drift, anomaly) or refuses it, naming the option
-    else if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
+    // nil means "off" for the features a resolved config reports as nil (drift, anomaly), so a config
+    // read from the server can be sent back as it is; anywhere else it is refused
+    else if (value === null && path === "config" && (key === "drift" || key === "anomaly")) out[key] = null;
+    else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
     else if (isMap(value)) out[key] = plainMap(value, field);
-    else throw errors.field(field, `must be nil, a string, number, boolean or map of those (got ${describe(value)})`);
+    else throw errors.field(field, `must be a string, number, boolean or map of those (nil only for drift and anomaly) (got ${describe(value)})`);
   }
   return out;
 }
