@@ -1,7 +1,6 @@
 // Decoded value → typed request, or an error naming the field. Only types and
 // ranges are checked here; shapes against the model are the server's business.
 import { errors } from "../engine/errors.js";
-import { floatsOf } from "./codec.js";
 import {
   MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type Request, type RequestType, type Seq, type SetpointRequestMessage, type WireModelConfig,
 } from "./messages.js";
@@ -22,7 +21,10 @@ export function seqOf(value: unknown): Seq | undefined {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** Validates a decoded frame as a request. */
+/**
+ * Validates a decoded frame as a request. Its float arrays (train's x and y, predict's
+ * x) are views of two reusable buffers: valid until the next call, so use them at once.
+ */
 export function parseRequest(value: unknown): Request {
   if (!isMap(value)) throw errors.message(`the frame holds ${describe(value)}, not a map`);
   const type = own(value, "type");
@@ -40,9 +42,9 @@ export function parseRequest(value: unknown): Request {
     case "create":
       return { type: "create", seq, model: modelName(value), config: modelConfig(value) };
     case "train":
-      return { type: "train", seq, model: modelName(value), x: floats(value, "x"), y: floats(value, "y") };
+      return { type: "train", seq, model: modelName(value), x: floats(value, "x", 0), y: floats(value, "y", 1) };
     case "predict":
-      return { type: "predict", seq, model: modelName(value), x: floats(value, "x") };
+      return { type: "predict", seq, model: modelName(value), x: floats(value, "x", 0) };
     case "subscribe":
       return {
         type: "subscribe", seq, model: modelName(value),
@@ -125,11 +127,21 @@ function modelName(map: Fields): string {
   return name;
 }
 
-function floats(map: Fields, field: string): Float32Array {
+// Float arrays land in these (unshared, 8-aligned) before the engine copies them into
+// its shared memory: a copy into shared memory from a source that is not aligned like
+// the destination runs byte by byte, and a frame's bins sit wherever the encoder put them.
+const bounce = [new Float32Array(1024), new Float32Array(1024)];
+
+function floats(map: Fields, field: string, slot: 0 | 1): Float32Array {
   const value = own(map, field);
   if (value === undefined) throw errors.field(field, "is missing");
   if (!(value instanceof Uint8Array)) throw errors.field(field, `must be bin holding little-endian float32 values (got ${describe(value)})`);
-  return floatsOf(value, field);
+  if (value.byteLength % 4 !== 0) throw errors.field(field, `holds ${value.byteLength} bytes, not a whole number of float32 values`);
+  const length = value.byteLength >>> 2;
+  if (bounce[slot]!.length < length) bounce[slot] = new Float32Array(Math.max(length, 2 * bounce[slot]!.length));
+  const out = bounce[slot]!.subarray(0, length);
+  new Uint8Array(out.buffer, 0, value.byteLength).set(value);
+  return out;
 }
 
 function optional<T>(map: Fields, field: string, read: (map: Fields, field: string) => T): T | undefined {

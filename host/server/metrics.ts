@@ -3,6 +3,14 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+/** One labelled series; hot paths hold it instead of naming its labels on every update. */
+export interface Series<T> {
+  readonly labels: Labels;
+  value: T;
+}
+
+const NO_LABELS: Labels = Object.freeze({});
+
 const escapeLabel = (v: string): string => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
 function labelText(labels: Labels): string {
@@ -16,20 +24,23 @@ interface Metric {
   render(): string;
 }
 
-class Family<T> {
-  protected readonly series = new Map<string, { labels: Labels; value: T }>();
+abstract class Family<T> {
+  protected readonly entries = new Map<string, Series<T>>();
   constructor(readonly name: string, readonly help: string, readonly kind: "counter" | "gauge" | "histogram") {}
 
-  protected entry(labels: Labels, init: () => T): { labels: Labels; value: T } {
-    const key = labelText(labels);
-    let entry = this.series.get(key);
-    if (!entry) this.series.set(key, (entry = { labels, value: init() }));
+  protected abstract initial(): T;
+
+  /** The series of these labels, created at zero on first use. */
+  series(labels: Labels = NO_LABELS): Series<T> {
+    const key = labels === NO_LABELS ? "" : labelText(labels);
+    let entry = this.entries.get(key);
+    if (!entry) this.entries.set(key, (entry = { labels, value: this.initial() }));
     return entry;
   }
 
   /** Drops one labelled series (a deleted model's). */
   remove(labels: Labels): void {
-    this.series.delete(labelText(labels));
+    this.entries.delete(labelText(labels));
   }
 
   protected header(): string {
@@ -41,15 +52,15 @@ export class Counter extends Family<number> implements Metric {
   constructor(name: string, help: string) {
     super(name, help, "counter");
   }
-  inc(labels: Labels = {}, by = 1): void {
-    this.entry(labels, () => 0).value += by;
+  protected initial(): number {
+    return 0;
   }
-  get(labels: Labels = {}): number {
-    return this.series.get(labelText(labels))?.value ?? 0;
+  inc(labels: Labels = NO_LABELS, by = 1): void {
+    this.series(labels).value += by;
   }
   render(): string {
     let out = this.header();
-    for (const { labels, value } of this.series.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
+    for (const { labels, value } of this.entries.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
     return out;
   }
 }
@@ -59,13 +70,16 @@ export class Gauge extends Family<number> implements Metric {
   constructor(name: string, help: string, private readonly collect?: () => number) {
     super(name, help, "gauge");
   }
+  protected initial(): number {
+    return 0;
+  }
   set(labels: Labels, value: number): void {
-    this.entry(labels, () => 0).value = value;
+    this.series(labels).value = value;
   }
   render(): string {
-    if (this.collect) this.entry({}, () => 0).value = this.collect();
+    if (this.collect) this.series().value = this.collect();
     let out = this.header();
-    for (const { labels, value } of this.series.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
+    for (const { labels, value } of this.entries.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
     return out;
   }
 }
@@ -75,8 +89,11 @@ export class Histogram extends Family<{ counts: Float64Array; sum: number; count
   constructor(name: string, help: string, private readonly bounds: readonly number[]) {
     super(name, help, "histogram");
   }
-  observe(seconds: number, labels: Labels = {}): void {
-    const h = this.entry(labels, () => ({ counts: new Float64Array(this.bounds.length), sum: 0, count: 0 })).value;
+  protected initial(): { counts: Float64Array; sum: number; count: number } {
+    return { counts: new Float64Array(this.bounds.length), sum: 0, count: 0 };
+  }
+  observe(seconds: number, labels: Labels = NO_LABELS): void {
+    const h = this.series(labels).value;
     // bounds are few and sorted: a linear scan beats a search at this size
     for (let i = 0; i < this.bounds.length; i++) {
       if (seconds <= this.bounds[i]!) {
@@ -89,7 +106,7 @@ export class Histogram extends Family<{ counts: Float64Array; sum: number; count
   }
   render(): string {
     let out = this.header();
-    for (const { labels, value } of this.series.values()) {
+    for (const { labels, value } of this.entries.values()) {
       let cumulative = 0;
       this.bounds.forEach((bound, i) => {
         cumulative += value.counts[i]!;

@@ -4,7 +4,8 @@ import type { Model } from "../engine/model.js";
 import type { ResolvedModelOptions } from "../engine/options.js";
 import type { DriftEvent } from "../engine/drift.js";
 import type { PoolEngine, PoolModel } from "../pool/pool.js";
-import { encode } from "../protocol/codec.js";
+import { encode, encodeName } from "../protocol/codec.js";
+import type { Series } from "./metrics.js";
 import type { ModelInfo, UpdatePush } from "../protocol/messages.js";
 
 export type ServingEngine = Engine | PoolEngine;
@@ -17,12 +18,25 @@ export interface StepListener {
   deleted(entry: ModelEntry): void;
 }
 
+/** A model's own metric series, resolved once when the model is added. */
+export interface ModelSeries {
+  loss: Series<number>;
+  step: Series<number>;
+  drift: Series<number>;
+  anomalies: Record<"residual" | "range" | "stuck", Series<number>>;
+}
+
 export class ModelEntry {
   lastLoss: number | null = null;
+  series: ModelSeries | undefined;
+  /** The name as MessagePack str, for the hand-written ack. */
+  readonly nameBytes: Uint8Array;
   readonly listeners = new Set<StepListener>();
   private update: { version: number; frame: Uint8Array } | undefined;
 
-  constructor(readonly name: string, readonly model: ServedModel) {}
+  constructor(readonly name: string, readonly model: ServedModel) {
+    this.nameBytes = encodeName(name);
+  }
 
   get config(): ResolvedModelOptions {
     return this.model.options;

@@ -8,14 +8,16 @@ import { errors, GradlineError } from "../engine/errors.js";
 import type { Samples, TrainResult } from "../engine/model.js";
 import { resolveModelOptions } from "../engine/options.js";
 import { createEngine } from "../pool/index.js";
-import { decode, encode } from "../protocol/codec.js";
+import { decode, encode, encodeAck } from "../protocol/codec.js";
 import {
   PROTOCOL_VERSION, type AckReply, type CreateRequest, type ErrorReply, type ModelReply, type ModelsReply,
   type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
 import { presentedToken, TokenCheck } from "./auth.js";
-import { serverMetrics, type ServerMetrics } from "./metrics.js";
+import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
+
+const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
 import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
 import { Session, Subscription } from "./session.js";
@@ -68,6 +70,9 @@ class Server implements GradlineServer {
   private nextSessionId = 1;
   /** Requests of every session awaiting their reply, and who waits for none to be left. */
   private inflight = 0;
+  private readonly batches;
+  private readonly samples;
+  private readonly messageSeries = new Map<string, Series<number>>();
   private whenIdle: (() => void) | undefined;
 
   constructor(
@@ -83,6 +88,8 @@ class Server implements GradlineServer {
       queueDepth: () => this.models.queueDepth(),
       models: () => this.models.size,
     });
+    this.batches = this.metrics.batches.series();
+    this.samples = this.metrics.samples.series();
     this.app = uws.App();
     this.app.ws<{ session: Session }>("/", {
       maxPayloadLength: options.maxPayload,
@@ -171,7 +178,7 @@ class Server implements GradlineServer {
       try {
         const entry = new ModelEntry(checkpoint.model, this.engine.restoreModel(checkpoint.snapshot));
         entry.lastLoss = checkpoint.loss;
-        this.models.add(entry);
+        this.add(entry);
       } catch (error) {
         this.options.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -243,7 +250,7 @@ class Server implements GradlineServer {
     } catch (error) {
       return this.fail(session, error, seq);
     }
-    this.metrics.messages.inc({ type: request.type });
+    this.messages(request.type).value++;
     if (this.state !== "serving") return this.fail(session, errors.shutdown(), seq);
     if (session.inflight >= this.options.maxInflight) {
       return this.fail(session, errors.limit("requests awaiting a reply on this connection", session.inflight + 1, this.options.maxInflight, "Wait for replies before sending more."), seq);
@@ -328,7 +335,7 @@ class Server implements GradlineServer {
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
     }
     const entry = new ModelEntry(request.model, this.engine.createModel(request.config));
-    this.models.add(entry);
+    this.add(entry);
     this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
   }
 
@@ -338,7 +345,7 @@ class Server implements GradlineServer {
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
     this.metrics.driftEvents.remove({ model: entry.name });
-    for (const kind of ["residual", "range", "stuck"]) this.metrics.anomalies.remove({ model: entry.name, kind });
+    for (const kind of ANOMALY_KINDS) this.metrics.anomalies.remove({ model: entry.name, kind });
     if (!this.store) return this.reply(session, { type: "deleted", seq, model: entry.name });
     this.begin(session);
     this.store.remove(entry.name).then(
@@ -355,36 +362,65 @@ class Server implements GradlineServer {
       throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
     }
     const { seq } = request;
-    const ack = (result: TrainResult): AckReply => {
+    const ack = (result: TrainResult): Uint8Array => {
+      const plain = !result.drift && result.anomalies.length === 0 && result.excluded === 0 && result.dropped === 0;
+      // the common ack is written by hand; one with extras goes through the generic encoder
+      if (plain) return encodeAck(seq, entry.nameBytes, result.loss, result.step, result.version);
       const reply: AckReply = { type: "ack", seq, model: entry.name, loss: result.loss, step: result.step, version: result.version };
       if (result.drift) reply.drift = result.drift;
       if (result.anomalies.length > 0) reply.anomalies = result.anomalies;
       if (result.excluded > 0) reply.excluded = result.excluded;
       if (result.dropped > 0) reply.anomaliesDropped = result.dropped;
-      return reply;
+      return encode(reply);
+    };
+    const applied = (result: TrainResult): void => {
+      this.end(session);
+      if (this.models.get(entry.name) !== entry) return session.send(ack(result)); // deleted meanwhile: no metrics, no updates
+      entry.lastLoss = result.loss;
+      // series held by handle: no label strings on the hot path
+      const series = entry.series!;
+      this.batches.value++;
+      this.samples.value += rows;
+      series.loss.value = result.loss;
+      series.step.value = result.step;
+      session.send(ack(result));
+      this.metrics.stepLatency.observe((performance.now() - received) / 1000);
+      for (const listener of entry.listeners) listener.stepped(entry);
+      for (const anomaly of result.anomalies) series.anomalies[anomaly.kind].value++;
+      if (result.drift) {
+        series.drift.value++;
+        for (const listener of entry.listeners) listener.drifted(entry, result.drift);
+      }
     };
     // train() copies x and y before it returns: the frame's buffer may go after this call
-    const step = Promise.resolve(model.train(request.x as Samples, request.y as Samples));
+    const outcome = model.train(request.x as Samples, request.y as Samples);
     this.begin(session);
-    step.then(
-      (result) => {
-        if (this.models.get(entry.name) !== entry) return this.reply(session, ack(result)); // deleted meanwhile: no metrics, no updates
-        entry.lastLoss = result.loss;
-        this.metrics.batches.inc();
-        this.metrics.samples.inc({}, rows);
-        this.metrics.modelLoss.set({ model: entry.name }, result.loss);
-        this.metrics.modelStep.set({ model: entry.name }, result.step);
-        this.reply(session, ack(result));
-        this.metrics.stepLatency.observe((performance.now() - received) / 1000);
-        for (const listener of entry.listeners) listener.stepped(entry);
-        for (const anomaly of result.anomalies) this.metrics.anomalies.inc({ model: entry.name, kind: anomaly.kind });
-        if (result.drift) {
-          this.metrics.driftEvents.inc({ model: entry.name });
-          for (const listener of entry.listeners) listener.drifted(entry, result.drift);
-        }
-      },
-      (error: unknown) => this.fail(session, error, seq, entry.name),
-    ).finally(() => this.end(session));
+    if (!(outcome instanceof Promise)) return applied(outcome);
+    outcome.then(applied, (error: unknown) => {
+      this.end(session);
+      this.fail(session, error, seq, entry.name);
+    });
+  }
+
+  /** Registers a model with its metric series. */
+  private add(entry: ModelEntry): void {
+    const model = { model: entry.name };
+    const anomaly = (kind: string) => this.metrics.anomalies.series({ ...model, kind });
+    entry.series = {
+      loss: this.metrics.modelLoss.series(model),
+      step: this.metrics.modelStep.series(model),
+      drift: this.metrics.driftEvents.series(model),
+      anomalies: { residual: anomaly("residual"), range: anomaly("range"), stuck: anomaly("stuck") },
+    };
+    entry.series.loss.value = entry.lastLoss ?? NaN; // no step yet: no loss
+    this.models.add(entry);
+  }
+
+  /** The message counter of one request type. */
+  private messages(type: string): Series<number> {
+    let series = this.messageSeries.get(type);
+    if (!series) this.messageSeries.set(type, (series = this.metrics.messages.series({ type })));
+    return series;
   }
 
   /** Rows of a float array of `width` columns, checked against the server's limit. */
