@@ -15,6 +15,8 @@
 //   │ f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n] (Welford) │
 //   ├──────────────────────────────┤ model + anomalyOffset(m, n)
 //   │ f64 min[m], max[m], last[m], run[m], rmean[n], rm2[n], seen, rcount │
+//   ├──────────────────────────────┤ model + hostRegionOffset(m, n)
+//   │ host region, 128 bytes: the drift detector (kernels never touch it) │
 //   └──────────────────────────────┘ model + modelBytes(m, n)
 //
 // Scratch block (at `scratch`, 16-byte aligned) for a batch of B samples,
@@ -123,8 +125,15 @@ export function anomalyBytes(m: i32, n: i32): usize {
   return <usize>(4 * m + 2 * n + 2) << 3;
 }
 
-export function modelBytes(m: i32, n: i32): usize {
+/** 128 bytes the host owns (the drift detector's options and state); kernels never touch them. */
+export const HOST_REGION_BYTES: usize = 128;
+
+@inline export function hostRegionOffset(m: i32, n: i32): usize {
   return anomalyOffset(m, n) + anomalyBytes(m, n);
+}
+
+export function modelBytes(m: i32, n: i32): usize {
+  return hostRegionOffset(m, n) + HOST_REGION_BYTES;
 }
 
 /** Floats between consecutive rows of xt, yt and gt. */

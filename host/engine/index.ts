@@ -9,4 +9,4 @@ export {
 export { kernelVariants, type KernelName, type KernelVariant } from "./kernels.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from "./snapshot.js";
 export { linearInit, mulberry32, normalFrom } from "./init.js";
-export { DriftDetector, driftDefaults, type DriftEvent, type DriftOptions } from "./drift.js";
+export { driftDefaults, type DriftEvent, type DriftOptions } from "./drift.js";

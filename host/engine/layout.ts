@@ -1,6 +1,7 @@
 // Host mirror of assembly/util/layout.ts: header fields and enum values of the
 // model block. docs/ABI.md documents the same table; region sizes come from the
 // module's own model_bytes/scratch_bytes exports.
+import type { DriftSite } from "./drift.js";
 
 export const Header = {
   m: 0, // i32
@@ -52,10 +53,18 @@ export function paramCount(m: number, n: number): number {
 }
 
 /** Byte offsets of the model's regions (θ, s1, s2, statistics) from the model pointer. */
-export function regions(m: number, n: number): { theta: number; s1: number; s2: number; stats: number; anomaly: number } {
+export function regions(m: number, n: number): { theta: number; s1: number; s2: number; stats: number; anomaly: number; host: number } {
   const q = (paramCount(m, n) + 3) & ~3;
   const stats = Header.bytes + 12 * q;
-  return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats, anomaly: stats + 16 * (m + n) };
+  const anomaly = stats + 16 * (m + n);
+  return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats, anomaly, host: anomaly + 8 * anomalyStateLength(m, n) };
+}
+
+/** The drift detector's place in a model block (host/engine/drift.ts). */
+export function driftSite(view: DataView, block: number, m: number, n: number): DriftSite {
+  const r = regions(m, n);
+  // s1 and s2 are adjacent: one range
+  return { view, block, region: r.host, lrAt: Header.lr, optimizerState: { at: r.s1, bytes: r.stats - r.s1 } };
 }
 
 /** Every allocation is aligned to a cache line, which also satisfies the kernels' 16-byte rule. */

@@ -1,9 +1,9 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
-import { DriftDetector, type DriftEvent } from "./drift.js";
+import { driftStep, writeDrift, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors } from "./errors.js";
-import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES } from "./layout.js";
+import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, driftSite } from "./layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
@@ -69,12 +69,9 @@ export class Model {
   private opts: ResolvedModelOptions;
 
   /** @internal Use engine.createModel or engine.restoreModel. */
-  private drift: DriftDetector | null;
-
   constructor(private readonly core: EngineCore, ptr: number, options: ResolvedModelOptions) {
     this.ptr = ptr;
     this.opts = options;
-    this.drift = options.drift ? new DriftDetector(options.drift) : null;
     this.inputs = options.inputs;
     this.outputs = options.outputs;
   }
@@ -106,17 +103,13 @@ export class Model {
     const found = checked ? view.getInt32(ptr + Header.anomalyCount, true) : 0;
     const listed = Math.min(found, stage.recordCap);
     return {
-      loss, step, version, drift: this.observeDrift(loss, step),
+      loss, step, version, drift: driftStep(driftSite(view, ptr, this.inputs, this.outputs), loss, step),
       anomalies: readAnomalies(this.core.arena, stage.records, listed, this.inputs),
       dropped: found - listed,
       excluded: checked ? view.getInt32(ptr + Header.anomalyExcluded, true) : 0,
     };
   }
 
-  /** @internal Feeds a step's loss to the drift detector (the pool calls this as it settles steps, in order). */
-  observeDrift(loss: number, step: number): DriftEvent | null {
-    return this.drift?.observe(loss, step) ?? null;
-  }
 
   /** Mean loss on a batch, without changing anything. */
   evaluate(x: Samples, y: Samples): number {
@@ -250,8 +243,6 @@ export class Model {
   restoreState(state: ModelState): void {
     writeState(this.core, this.live(), state);
     this.opts = state.options;
-    // a restored state is a new regime: the loss level is learnt afresh
-    this.drift = state.options.drift ? new DriftDetector(state.options.drift) : null;
   }
 
   /** Releases the model's memory. Any later call fails with E_DISPOSED. */
@@ -423,6 +414,8 @@ export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOpti
   view.setFloat32(ptr + Header.anomalyMargin, a?.margin ?? 0, true);
   view.setFloat32(ptr + Header.anomalyStuck, a?.stuck ?? 0, true);
   view.setFloat32(ptr + Header.anomalyWarmup, a?.warmup ?? 0, true);
+  // a new or restored state is a new regime: the detector learns the loss level afresh
+  writeDrift(driftSite(view, ptr, o.inputs, o.outputs), o.drift, opt.lr);
 }
 
 /** Writes a whole decoded state into the model block at `ptr`. */

@@ -196,7 +196,30 @@ function resolveDrift(options: unknown): ResolvedDriftOptions | null {
     threshold: real(value.threshold, "drift.threshold", driftDefaults.threshold, (v) => v > 0, "> 0"),
     warmup: warmup as number,
     alpha: real(value.alpha, "drift.alpha", driftDefaults.alpha, (v) => v > 0 && v < 1, "in (0, 1)"),
+    onDrift: reaction(value.onDrift),
+    boost: real(value.boost, "drift.boost", driftDefaults.boost, (v) => v > 0, "> 0"),
+    boostSteps: integerIn(value.boostSteps, "drift.boostSteps", driftDefaults.boostSteps, 1, 1_000_000_000),
   };
+}
+
+/** A boost must leave a learning rate the kernels can hold as f32. */
+function boostable(drift: ResolvedDriftOptions | null, lr: number): ResolvedDriftOptions | null {
+  if (drift?.onDrift === "boost" && !f32Normal(lr * drift.boost)) {
+    throw errors.config("drift.boost", `× optimizer.lr (${lr}) must stay a finite, normal 32-bit float (got ${lr * drift.boost})`);
+  }
+  return drift;
+}
+
+function reaction(value: unknown): ResolvedDriftOptions["onDrift"] {
+  if (value === undefined) return driftDefaults.onDrift;
+  if (value !== "report" && value !== "reset" && value !== "boost") throw errors.config("drift.onDrift", `must be "report", "reset" or "boost" (got ${JSON.stringify(value)})`);
+  return value;
+}
+
+function integerIn(value: unknown, field: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) throw errors.config(field, `must be an integer from ${min} to ${max} (got ${String(value)})`);
+  return value as number;
 }
 
 /** Validates every field (naming the one that is wrong) and fills in defaults. */
@@ -216,16 +239,17 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
   if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 0xffffffff) {
     throw errors.config("seed", `must be an integer from 0 to 4294967295 (got ${String(seed)})`);
   }
+  const optimizer = resolveOptimizer(options.optimizer);
   return {
     inputs,
     outputs,
     loss,
     huberDelta: real(options.huberDelta, "huberDelta", modelDefaults.huberDelta, positive, "> 0 that a 32-bit float holds (1.2e-38 to 3.4e38)"),
-    optimizer: resolveOptimizer(options.optimizer),
+    optimizer,
     l2: real(options.l2, "l2", modelDefaults.l2, nonNegative, "0, or from 1.2e-38 to 3.4e38 (32-bit float)"),
     standardize: flag(options.standardize, "standardize", modelDefaults.standardize),
     seed: seed as number,
-    drift: resolveDrift(options.drift),
+    drift: boostable(resolveDrift(options.drift), optimizer.lr),
     anomaly: resolveAnomaly(options.anomaly),
   };
 }

@@ -6,7 +6,8 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
-import { ANOMALY_RECORD_BYTES, recordCapacity } from "../engine/layout.js";
+import { ANOMALY_RECORD_BYTES, recordCapacity, driftSite } from "../engine/layout.js";
+import { driftStep } from "../engine/drift.js";
 import { readAnomalies } from "../engine/model.js";
 import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
@@ -107,8 +108,8 @@ function recordBytes(rows: number): number {
   return ANOMALY_RECORD_BYTES * recordCapacity(rows);
 }
 
-/** A step's result as a task reports it, before the drift detector has seen it. */
-type StepOutcome = Omit<TrainResult, "drift">;
+/** A step's result as a task reports it. */
+type StepOutcome = TrainResult;
 
 export class PoolModel {
   readonly inputs: number;
@@ -505,8 +506,11 @@ export class PoolEngine {
         else if (status === Status.ok) {
           const found = result[at + T.kResultAnomalies]!;
           const kept = Math.min(found, step.recordCap);
+          const drift = result[at + T.kResultDrift]! >= 0
+            ? { step: result[at + T.kResultStep]!, statistic: result[at + T.kResultDrift]!, threshold: result[at + T.kResultDriftThreshold]!, before: result[at + T.kResultDriftBefore]! }
+            : null;
           this.settle(model, step, {
-            loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]!,
+            loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]!, drift,
             anomalies: readAnomalies(this.local.arena, step.records, kept, model.inputs), dropped: found - kept, excluded: result[at + T.kResultExcluded]!,
           });
         } else {
@@ -548,8 +552,7 @@ export class PoolEngine {
       this.pendingBytes -= op.bytes;
     }
     if (outcome instanceof Error) op.reject(outcome);
-    // the drift detector sees each model's steps in order: they settle in order
-    else if (op.kind === "step") op.resolve({ ...outcome!, drift: model.committed.observeDrift(outcome!.loss, outcome!.step) });
+    else if (op.kind === "step") op.resolve(outcome!);
     else op.resolve();
   }
 
@@ -690,9 +693,10 @@ export class PoolEngine {
     if (status !== Status.ok) return errors.diverged(step + 1, loss);
     const version = view.getFloat64(block + Header.version, true) + 1;
     view.setFloat64(block + Header.version, version, true);
+    const drift = driftStep(driftSite(view, block, model.inputs, model.outputs), loss, step);
     this.commit(model);
     // sharded steps are not checked for anomalies
-    return { loss, step, version, anomalies: [], dropped: 0, excluded: 0 };
+    return { loss, step, version, drift, anomalies: [], dropped: 0, excluded: 0 };
   }
 
   private finishShardJob(job: ShardJob, outcome: StepOutcome | Error): void {

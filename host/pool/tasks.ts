@@ -21,7 +21,8 @@ export const kStepRows = 2;
 export const kStepRecords = 3;
 export const kStepRecordCap = 4;
 export const kStepFields = 5;
-// runs result, per step in task order: [status, loss, step, version, badIndex, anomalies, excluded]
+// runs result, per step in task order: [status, loss, step, version, badIndex, anomalies, excluded,
+// drift statistic (−1: no alarm), drift threshold, loss level before the drift]
 export const kResultStatus = 0;
 export const kResultLoss = 1;
 export const kResultStep = 2;
@@ -29,7 +30,10 @@ export const kResultVersion = 3;
 export const kResultBadIndex = 4;
 export const kResultAnomalies = 5;
 export const kResultExcluded = 6;
-export const kResultFields = 7;
+export const kResultDrift = 7;
+export const kResultDriftThreshold = 8;
+export const kResultDriftBefore = 9;
+export const kResultFields = 10;
 
 // shard task (moments or gradient): [kind, model, m, n, shardRows, totalRows, x, y, moments, grads, cand, scratch, shardCount, shard…]
 export const kShardModel = 1;

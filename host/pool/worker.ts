@@ -4,7 +4,8 @@
 import { workerData } from "node:worker_threads";
 import { instantiateKernels } from "../engine/wasm.js";
 import { kernelVariant, type KernelName } from "../engine/kernels.js";
-import { Header, Status } from "../engine/layout.js";
+import { Header, Status, driftSite } from "../engine/layout.js";
+import { driftStep } from "../engine/drift.js";
 import { planShards, shardGradient, shardMoments, type ShardBuffers } from "../engine/shards.js";
 import * as T from "./tasks.js";
 
@@ -61,6 +62,13 @@ function runs(task: Float64Array): Float64Array {
       result[out + T.kResultBadIndex] = view.getInt32(to + Header.badIndex, true);
       result[out + T.kResultAnomalies] = view.getInt32(to + Header.anomalyCount, true);
       result[out + T.kResultExcluded] = view.getInt32(to + Header.anomalyExcluded, true);
+      // the detector (and its reaction) runs here, after each applied step, as in-process
+      const drift = status === Status.ok
+        ? driftStep(driftSite(view, to, view.getInt32(to + Header.m, true), view.getInt32(to + Header.n, true)), result[out + T.kResultLoss]!, result[out + T.kResultStep]!)
+        : null;
+      result[out + T.kResultDrift] = drift ? drift.statistic : -1;
+      result[out + T.kResultDriftThreshold] = drift ? drift.threshold : 0;
+      result[out + T.kResultDriftBefore] = drift ? drift.before : 0;
     }
   }
   return result;

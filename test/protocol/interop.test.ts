@@ -208,7 +208,7 @@ describe("protocol interoperability (@msgpack/msgpack and hand-built frames agai
   let client: Client;
   const config = { inputs: 3, outputs: 2, optimizer: { type: "sgd", lr: 0.01 }, standardize: false };
   const resolved = { inputs: 3, outputs: 2, loss: "mse", huberDelta: 1, optimizer: { type: "sgd", lr: 0.01 }, l2: 0, standardize: false, seed: 1,
-    drift: { delta: 0.5, threshold: 12, warmup: 50, alpha: 0.01 }, anomaly: { residual: 5, margin: 0.5, stuck: 32, warmup: 256, exclude: false } };
+    drift: { delta: 0.5, threshold: 12, warmup: 50, alpha: 0.01, onDrift: "report", boost: 10, boostSteps: 100 }, anomaly: { residual: 5, margin: 0.5, stuck: 32, warmup: 256, exclude: false } };
 
   beforeAll(async () => {
     server = await startServer({ port: 0, workers: 1, log: () => {} });
