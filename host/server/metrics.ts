@@ -48,6 +48,13 @@ abstract class Family<T> {
   }
 }
 
+/** One line per series: `name{labels} value`. */
+function renderScalars(header: string, name: string, entries: Map<string, Series<number>>): string {
+  let out = header;
+  for (const { labels, value } of entries.values()) out += `${name}${labelText(labels)} ${number(value)}\n`;
+  return out;
+}
+
 export class Counter extends Family<number> implements Metric {
   constructor(name: string, help: string) {
     super(name, help, "counter");
@@ -59,9 +66,7 @@ export class Counter extends Family<number> implements Metric {
     this.series(labels).value += by;
   }
   render(): string {
-    let out = this.header();
-    for (const { labels, value } of this.entries.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
-    return out;
+    return renderScalars(this.header(), this.name, this.entries);
   }
 }
 
@@ -78,9 +83,7 @@ export class Gauge extends Family<number> implements Metric {
   }
   render(): string {
     if (this.collect) this.series().value = this.collect();
-    let out = this.header();
-    for (const { labels, value } of this.entries.values()) out += `${this.name}${labelText(labels)} ${number(value)}\n`;
-    return out;
+    return renderScalars(this.header(), this.name, this.entries);
   }
 }
 
