@@ -210,7 +210,8 @@ export function statisticsWithoutExcluded(model: usize, x: usize, y: usize, m: i
     for (let f = 0; f < features; f++) {
       const v = <f64>(f < m ? load<f32>(x + (<usize>(i * m + f) << 2)) : load<f32>(y + (<usize>(i * n + f - m) << 2)));
       // cand: mean_x[m], m2_x[m], mean_y[n], m2_y[n]
-      const meanAt = cand + (<usize>(f < m ? f : 2 * m + (f - m)) << 3);
+      const slot: i32 = f < m ? f : 2 * m + (f - m);
+      const meanAt = cand + (<usize>slot << 3);
       const m2At = meanAt + (<usize>(f < m ? m : n) << 3);
       const mean = load<f64>(meanAt);
       const d = v - mean;

@@ -11,9 +11,9 @@ export {
   f32_shard_gradient__wasmsimd, f32_shard_gradient__scalar,
   f32_shard_apply__wasmsimd, f32_shard_apply__scalar,
 } from "./shard";
-export { f64_setpoint } from "./setpoint";
+export { f64_setpoint, f64_setpoint__newton } from "./setpoint";
 export {
-  setpointBytes as setpoint_bytes, setpointOffset as setpoint_offset,
+  setpointBytes as setpoint_bytes, setpointOffset as setpoint_offset, setpointNewtonBytes as setpoint_newton_bytes,
   modelBytes as model_bytes, scratchBytes as scratch_bytes, scratchGradOffset as scratch_grad_offset,
   momentsBytes as moments_bytes, shardGradBytes as shard_grad_bytes,
 } from "./util/layout";

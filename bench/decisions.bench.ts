@@ -1,5 +1,6 @@
 // The decision layer's costs: a setpoint solve (bounds, move limits, a held input,
-// λ > 0) on a trained model at (m, n) = (16, 4) and (256, 64), and what anomaly
+// λ > 0) on a trained model at (m, n) = (16, 4) and (256, 64), by projected Newton
+// and by FISTA, and what anomaly
 // tracking adds to a training step at (16, 4, 256) — the same step with tracking on
 // and off, in one run. In-process engine, staged batches. Run: npm run bench:decisions
 import os from "node:os";
@@ -43,15 +44,18 @@ function request(m: number, n: number): SetpointRequest {
 }
 
 const bench = new Bench({ time: 2000, warmup: true });
-const solves: { shape: string; iterations: number; converged: boolean; reachable: boolean }[] = [];
+const solves: { shape: string; method: string; iterations: number; converged: boolean; reachable: boolean }[] = [];
 for (const [m, n] of [[16, 4], [256, 64]] as const) {
   const model = trained(m, n, false);
-  const asked = request(m, n);
-  const first = model.setpoint(asked);
-  solves.push({ shape: `(${m}, ${n})`, iterations: first.iterations, converged: first.converged, reachable: first.reachable });
-  bench.add(`setpoint (${m}, ${n})`, () => {
-    model.setpoint(asked);
-  });
+  // projected Newton (what "auto" picks at these sizes) beside FISTA (the large-m path)
+  for (const method of ["newton", "fista"] as const) {
+    const asked = { ...request(m, n), method };
+    const first = model.setpoint(asked);
+    solves.push({ shape: `(${m}, ${n})`, method, iterations: first.iterations, converged: first.converged, reachable: first.reachable });
+    bench.add(`setpoint (${m}, ${n}) ${method}`, () => {
+      model.setpoint(asked);
+    });
+  }
 }
 
 // one step at (16, 4, 256), with and without anomaly tracking, on the same staged batch
@@ -72,8 +76,11 @@ const median = (name: string): number => {
 };
 
 console.log(`gradline decisions bench — ${new Date().toISOString()}, Node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}`);
-console.log("\nSetpoint solve (bounds, move limits, one held input, λ = 1e-3; f64 FISTA in the kernel):");
-console.table(solves.map((s) => ({ ...s, "median µs": +median(`setpoint ${s.shape}`).toFixed(1), "µs per iteration": +(median(`setpoint ${s.shape}`) / s.iterations).toFixed(2) })));
+console.log("\nSetpoint solve (bounds, move limits, one held input, λ = 1e-3; f64 in the kernel):");
+console.table(solves.map((s) => {
+  const us = median(`setpoint ${s.shape} ${s.method}`);
+  return { ...s, "median µs": +us.toFixed(1), "µs per iteration": +(us / s.iterations).toFixed(2) };
+}));
 // the two steps alternate in short rounds, so the machine's noise hits both alike;
 // each round's ratio of medians, and their median, are the overhead
 const rounds: { off: number; on: number; ratio: number }[] = [];

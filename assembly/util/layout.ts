@@ -264,6 +264,15 @@ export function setpointBytes(m: i32, n: i32): usize {
   return spRawOffset(0, m, n) + (<usize>round4(paramCount(m, n)) << 2);
 }
 
+/** Projected Newton's extra workspace (H, L f64[m·m] each, free i32[m]), after the common one. */
+export function spNewtonOffset(ws: usize, m: i32, n: i32): usize {
+  return ws + ((setpointBytes(m, n) + 15) & ~15);
+}
+
+export function setpointNewtonBytes(m: i32, n: i32): usize {
+  return spNewtonOffset(0, m, n) + (<usize>(m * m) << 4) + (<usize>round4(m) << 2);
+}
+
 /** Byte offset of vector `which` (SP_*) from the workspace start: for hosts. */
 export function setpointOffset(m: i32, n: i32, which: i32): usize {
   return spVectorOffset(0, m, n, which);

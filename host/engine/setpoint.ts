@@ -28,6 +28,8 @@ export interface SetpointRequest {
   tolerance?: number;
   /** Counts the target as reached when every weighted output is within this of it (raw units). Default 1e-6·max(1, |y*_j|). */
   reachTolerance?: number;
+  /** "newton" (projected Newton), "fista", or "auto" (default): Newton up to NEWTON_MAX_INPUTS inputs. */
+  method?: "auto" | "newton" | "fista";
 }
 
 /** Which constraint holds an input where it is. */
@@ -51,6 +53,12 @@ export interface SetpointResult {
 }
 
 export const setpointDefaults = Object.freeze({ maxIterations: 20_000, tolerance: 1e-12, lambda: 0 });
+
+/**
+ * Up to this many inputs the kernel solves by projected Newton (its m×m matrices,
+ * 16·m² bytes, stay small, and it takes a handful of iterations); above, by FISTA.
+ */
+export const NEWTON_MAX_INPUTS = 512;
 
 // Workspace vectors (assembly/util/layout.ts SP_*).
 const SP = { target: 1, weight: 2, ax: 3, lo: 8, hi: 9, x0: 10, x: 11, result: 17 } as const;
@@ -155,7 +163,11 @@ export function solveSetpoint(
   if (reach !== undefined && (typeof reach !== "number" || !(reach > 0))) throw errors.setpoint("reachTolerance", "must be a number > 0");
   const box = foldBox(request, m, x0);
 
-  const ws = arena.alloc(kernels.setpoint_bytes(m, n), false);
+  const method = request.method ?? "auto";
+  if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${JSON.stringify(method)})`);
+  const newton = method === "newton" || (method === "auto" && m <= NEWTON_MAX_INPUTS);
+  const solve = newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint;
+  const ws = arena.alloc(newton ? kernels.setpoint_newton_bytes(m, n) : kernels.setpoint_bytes(m, n), false);
   try {
     const f64 = arena.f64;
     const at = (which: number) => (ws + kernels.setpoint_offset(m, n, which)) >>> 3;
@@ -172,7 +184,7 @@ export function solveSetpoint(
     }
     f64.set(x0 ?? start, at(SP.x0));
     f64.set(start, at(SP.x));
-    const iterations = kernels.f64_setpoint(ptr, ws, lambda, maxIterations, tolerance);
+    const iterations = solve(ptr, ws, lambda, maxIterations, tolerance);
     const read = () => {
       const predicted = arena.f64.slice(at(SP.ax), at(SP.ax) + n);
       const b = arena.f64.subarray(at(0), at(0) + n);
@@ -186,7 +198,7 @@ export function solveSetpoint(
     let reachable = within(answer.predicted);
     if (!reachable && lambda > 0) {
       // λ pulls x back towards x0: ask whether the target itself is within reach, from where we are
-      const again = kernels.f64_setpoint(ptr, ws, 0, maxIterations, tolerance);
+      const again = solve(ptr, ws, 0, maxIterations, tolerance);
       reachable = again > 0 && within(read().predicted);
     }
     const active = Array.from(answer.x, (v, k): ActiveConstraint =>

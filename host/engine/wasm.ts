@@ -31,6 +31,8 @@ export interface KernelExports {
   setpoint_bytes(m: number, n: number): number;
   setpoint_offset(m: number, n: number, which: number): number;
   f64_setpoint(model: number, ws: number, lambda: number, maxIterations: number, tolerance: number): number;
+  setpoint_newton_bytes(m: number, n: number): number;
+  f64_setpoint__newton(model: number, ws: number, lambda: number, maxIterations: number, tolerance: number): number;
 }
 
 /** The release build, searched upwards from this file so it works from host/ and from dist/host/. */
@@ -82,5 +84,6 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     shard_grad_bytes: (m, n) => raw.shard_grad_bytes(m, n) >>> 0,
     setpoint_bytes: (m, n) => raw.setpoint_bytes(m, n) >>> 0,
     setpoint_offset: (m, n, which) => raw.setpoint_offset(m, n, which) >>> 0,
+    setpoint_newton_bytes: (m, n) => raw.setpoint_newton_bytes(m, n) >>> 0,
   };
 }

@@ -30,6 +30,7 @@ export interface SetpointRequestMessage {
   type: "setpoint"; seq: Seq; model: string;
   target: number[]; weights?: number[]; lower?: number[]; upper?: number[]; fixed?: (number | null)[];
   current?: number[]; maxMove?: number[]; lambda?: number; maxIterations?: number; tolerance?: number; reachTolerance?: number;
+  method?: "auto" | "newton" | "fista";
 }
 export interface DeleteRequest { type: "delete"; seq: Seq; model: string }
 

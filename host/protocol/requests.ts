@@ -80,6 +80,8 @@ function setpointRequest(map: Fields, seq: Seq): SetpointRequestMessage {
   }
   const iterations = optional(map, "maxIterations", (m, f) => integer(m, f, 1, MAX_SETPOINT_ITERATIONS));
   if (iterations !== undefined) request.maxIterations = iterations;
+  const method = optional(map, "method", text);
+  if (method !== undefined) request.method = method as SetpointRequestMessage["method"];
   return request;
 }
 

@@ -399,7 +399,9 @@ describe("setpoint: convergence on ill-conditioned problems", () => {
 });
 
 describe("setpoint in a box: the exhaustive active-set reference", () => {
-  it("40 seeded problems, m = 2..5: objective, x and the active labels", () => {
+  // both solvers the kernel has (auto picks Newton for every size here)
+  for (const method of ["newton", "fista"] as const)
+  it(`40 seeded problems, m = 2..5: objective, x and the active labels (${method})`, () => {
     let unique = 0;
     let labelled = 0;
     let activeSeen = 0;
@@ -416,10 +418,10 @@ describe("setpoint in a box: the exhaustive active-set reference", () => {
       for (let j = 0; j < n; j++) target[j]! += 0.3 * r.normal();
       const lambda = seed % 3 === 0 ? 0 : r.uniform(0.01, 0.3);
       const request: SetpointRequest = { target, weights: vectorOf(r, n, 0.2, 3), lower, upper, lambda, ...(lambda > 0 || seed % 2 ? { current: vectorOf(r, m, -1, 1) } : {}) };
-      const what = `seed ${seed} (m=${m} n=${n} λ=${lambda.toFixed(3)})`;
+      const what = `${method}, seed ${seed} (m=${m} n=${n} λ=${lambda.toFixed(3)})`;
       const p = problemOf(model, request);
       const reference = enumerate(p);
-      const result = model.setpoint(request);
+      const result = model.setpoint({ ...request, method });
       expect(result.converged, `${what}: converged (iterations ${result.iterations})`).toBe(true);
       expectInBox(p, result, what);
       expectSelfConsistent(p, result, what);
