@@ -80,7 +80,10 @@ export function checkInputRow(model: usize, row: usize, k: i32, m: i32, n: i32, 
     while (t < batch && load<f32>(row + (<usize>(batch - 1 - t) << 2)) == lastValue) t++;
     run = <f64>t;
   }
-  const stuck = warm && range > 0 && bmin == bmax && run >= <f64>load<f32>(model + H_A_STUCK);
+  // A whole batch of one value is a stuck sensor only when the run began in an earlier
+  // batch: a setpoint held for one batch looks the same and is not. (stuck = 0: off.)
+  const stuckAfter = <f64>load<f32>(model + H_A_STUCK);
+  const stuck = warm && range > 0 && bmin == bmax && stuckAfter > 0 && run > <f64>batch && run >= stuckAfter;
   if (stuck) {
     for (let i = 0; i < batch; i++) record(model, flagged, i, k, ANOMALY_STUCK, <f32>run);
   }

@@ -80,14 +80,19 @@ export let passLoss: f64 = 0;
   const status = lossAndGradient(model, x, y, batch, scratch, true, true, simd);
   if (status != STATUS_OK) return status;
   if (!isFinite<f64>(load<f64>(model + H_LOSS_OUT))) return STATUS_DIVERGED;
-  const grad = scratch + gradOffset(headerM(model), headerN(model));
-  const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
-  if (!applied) return STATUS_DIVERGED;
   const tracked = (load<i32>(model + H_FLAGS) & FLAG_ANOMALY) != 0;
-  // samples left out of the update are left out of the statistics' count too
-  commitStatistics(model, scratch + candOffset(), tracked ? batch - load<i32>(model + H_ANOMALY_EXCLUDED) : batch);
+  const kept = tracked ? batch - load<i32>(model + H_ANOMALY_EXCLUDED) : batch;
+  // a batch left out entirely teaches nothing: no update, no optimiser step (momentum
+  // and L2 would still move θ), only the anomaly state learns from it
+  if (kept > 0) {
+    const grad = scratch + gradOffset(headerM(model), headerN(model));
+    const applied = simd ? f32_update__wasmsimd(model, grad) : f32_update__scalar(model, grad);
+    if (!applied) return STATUS_DIVERGED;
+    // samples left out of the update are left out of the statistics' count too
+    commitStatistics(model, scratch + candOffset(), kept);
+    store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
+  }
   if (tracked) commitAnomalies(model, headerM(model), headerN(model), batch, scratch);
-  store<f64>(model + H_STEP, load<f64>(model + H_STEP) + 1);
   return STATUS_OK;
 }
 

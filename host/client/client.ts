@@ -254,6 +254,11 @@ export class GradlineClient {
   /** Opens a socket and says hello; on the first dial, failure rejects `opened` instead of retrying. */
   private async dial(first: boolean): Promise<void> {
     const socket = await openSocket(this.url, this.options.token);
+    if (this.closedByUser) {
+      // close() came while the socket was being made
+      socket.close(1000, "client closed");
+      throw errors.closed("the client was closed", false);
+    }
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       let settled = false;

@@ -117,6 +117,7 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
       },
     );
     const tracked = sent.finally(() => inFlight.delete(tracked));
+    tracked.catch(() => {}); // a failure surfaces through Promise.race / Promise.all below, once
     inFlight.add(tracked);
   }
   await Promise.all(inFlight);

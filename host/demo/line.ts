@@ -41,6 +41,8 @@ export class ChemicalLine {
   private batches = 0;
   /** A frozen sensor: its input, value and the batches it stays frozen. */
   private frozen: { input: number; value: number; left: number } | undefined;
+  /** The last reading of each input: what a sensor freezes at. */
+  private lastReading = [0, 0, 0];
 
   constructor(
     seed: number,
@@ -88,7 +90,9 @@ export class ChemicalLine {
       for (let k = 0; k < 3; k++) x[r * 3 + k] = setting[k]! + 0.05 * SPREAD[k]! * this.normal(); // sensor noise
     }
     this.batches++;
-    return { x, y, fault: this.injectFault(x, y) };
+    const fault = this.injectFault(x, y);
+    for (let k = 0; k < 3; k++) this.lastReading[k] = x[x.length - 3 + k]!;
+    return { x, y, fault };
   }
 
   private injectFault(x: Float32Array, y: Float32Array): Fault {
@@ -114,7 +118,7 @@ export class ChemicalLine {
       x[row * 3 + input]! *= 10;
       return { kind: "glitch", input, row };
     }
-    this.frozen = { input, value: x[input]!, left: 3 };
+    this.frozen = { input, value: this.lastReading[input]!, left: 3 };
     return this.injectFault(x, y);
   }
 }

@@ -58,7 +58,11 @@ export interface AnomalyOptions {
   residual?: number;
   /** A reading beyond its input's running range by more than this fraction of the range is out of range. Default 0.5. */
   margin?: number;
-  /** This many identical readings in a row, from an input that has varied, make a stuck sensor. Default 32. */
+  /**
+   * This many identical readings in a row, from an input that has varied and across at least
+   * two batches, make a stuck sensor; 0 turns the check off (for inputs that are setpoints
+   * rather than measurements, held constant on purpose). Default 32.
+   */
   stuck?: number;
   /** Samples seen before anything is flagged. Default 256. */
   warmup?: number;
@@ -169,16 +173,16 @@ function resolveAnomaly(options: unknown): ResolvedAnomalyOptions | null {
   if (value === null || value === anomalyDefaults) return value as ResolvedAnomalyOptions | null;
   const map = value as Record<string, unknown>;
   // the kernels read these as f32
-  const whole = (field: string, fallback: number): number => {
+  const whole = (field: string, fallback: number, min: number): number => {
     const v = map[field] ?? fallback;
-    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from 1 to 16777216 (got ${String(v)})`);
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from ${min} to 16777216 (got ${String(v)})`);
     return v as number;
   };
   return {
     residual: real(map.residual, "anomaly.residual", anomalyDefaults.residual, positive, "> 0"),
     margin: real(map.margin, "anomaly.margin", anomalyDefaults.margin, nonNegative, "≥ 0"),
-    stuck: whole("stuck", anomalyDefaults.stuck),
-    warmup: whole("warmup", anomalyDefaults.warmup),
+    stuck: whole("stuck", anomalyDefaults.stuck, 0),
+    warmup: whole("warmup", anomalyDefaults.warmup, 1),
     exclude: flag(map.exclude, "anomaly.exclude", anomalyDefaults.exclude),
   };
 }

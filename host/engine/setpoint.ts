@@ -60,6 +60,17 @@ export const setpointDefaults = Object.freeze({ maxIterations: 20_000, tolerance
  */
 export const NEWTON_MAX_INPUTS = 512;
 
+/** Whether "auto" solves by Newton: few inputs, and building H (m²·n) stays cheap. */
+export function newtonFor(m: number, n: number): boolean {
+  return m <= NEWTON_MAX_INPUTS && m * m * n <= 2 ** 30;
+}
+
+/** Rough operations of one solver iteration: for budgeting a server's main thread. */
+export function setpointIterationCost(m: number, n: number, method: SetpointRequest["method"]): number {
+  const newton = method === "newton" || ((method ?? "auto") === "auto" && newtonFor(m, n));
+  return newton ? (m * m * m) / 3 + 4 * m * m : 3 * n * m;
+}
+
 // Workspace vectors (assembly/util/layout.ts SP_*).
 const SP = { target: 1, weight: 2, ax: 3, lo: 8, hi: 9, x0: 10, x: 11, result: 17 } as const;
 
@@ -165,7 +176,7 @@ export function solveSetpoint(
 
   const method = request.method ?? "auto";
   if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${JSON.stringify(method)})`);
-  const newton = method === "newton" || (method === "auto" && m <= NEWTON_MAX_INPUTS);
+  const newton = method === "newton" || (method === "auto" && newtonFor(m, n));
   const solve = newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint;
   const ws = arena.alloc(newton ? kernels.setpoint_newton_bytes(m, n) : kernels.setpoint_bytes(m, n), false);
   try {

@@ -7,6 +7,7 @@ import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
 import { errors, GradlineError } from "../engine/errors.js";
 import type { Samples, TrainResult } from "../engine/model.js";
 import { resolveModelOptions } from "../engine/options.js";
+import { setpointDefaults, setpointIterationCost } from "../engine/setpoint.js";
 import { createEngine } from "../pool/index.js";
 import { decode, encode, encodeAck } from "../protocol/codec.js";
 import {
@@ -18,6 +19,9 @@ import { presentedToken, TokenCheck } from "./auth.js";
 import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
 
 const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
+
+/** Operations one setpoint solve may take on the server's thread (≈ 0.2–0.5 s here). */
+const SETPOINT_WORK_BUDGET = 5e8;
 import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
 import { Session, Subscription } from "./session.js";
@@ -290,6 +294,10 @@ class Server implements GradlineServer {
       case "setpoint": {
         const entry = this.entry(request.model);
         const { type: _type, seq, model, ...asked } = request;
+        // a solve runs on this thread: its work is capped, so no request can stall the others for long
+        const { inputs: m, outputs: n } = entry.model;
+        const cap = Math.max(1, Math.floor(SETPOINT_WORK_BUDGET / setpointIterationCost(m, n, asked.method)));
+        asked.maxIterations = Math.min(asked.maxIterations ?? setpointDefaults.maxIterations, cap);
         const result = entry.model.setpoint(asked);
         return this.reply(session, {
           type: "setpoint", seq, model, version: result.version, x: Array.from(result.x), predicted: Array.from(result.predicted),

@@ -71,7 +71,8 @@ export class Session {
   end(code: number, reason: string): void {
     if (!this.open || !this.ws) return;
     this.flush();
-    this.ws.end(code, reason);
+    // flush() may itself have ended the connection (a reply dropped over the limit)
+    if (this.open) this.ws.end(code, reason);
   }
 
   /** The connection is gone: stop its subscriptions. */

@@ -313,15 +313,18 @@ describe("exclusion", () => {
     const options = (exclude: boolean): ModelOptions => ({ inputs: 3, outputs: 1, optimizer: { type: "sgd", lr: 0.02 }, anomaly: { exclude } });
     const excluding = engine.createModel(options(true));
     const including = engine.createModel(options(false));
+    let last = 0;
     for (let i = 0; i < 50; i++) {
       const x = normals(r, ROWS * 3);
       const y = linearTargets(x, W, [0.3], 3, 1, 0.1, r);
       excluding.train(x, y);
       including.train(x, y);
+      last = x[(ROWS - 1) * 3]!;
     }
     const x = normals(r, ROWS * 3);
     const y = linearTargets(x, W, [0.3], 3, 1, 0.1, r);
-    for (let s = 0; s < ROWS; s++) x[s * 3] = 0.25;
+    // frozen at its last reading: the run of identical readings began in the batch before
+    for (let s = 0; s < ROWS; s++) x[s * 3] = last;
     const before = stateOf(excluding.snapshot()).theta;
     const result = excluding.train(x, y);
     const reference = including.train(x, y);
@@ -404,7 +407,8 @@ describe("tracking off, rejected and sharded steps", () => {
     const { x: cleanX, y } = line.batches[FAULTS_FROM - 1]!;
     const x = cleanX.slice();
     x[5 * M + 1] = 40;
-    for (let s = 0; s < ROWS; s++) x[s * M + 2] = 0.125;
+    // input 2 frozen at its last reading (the batch before ends with it)
+    for (let s = 0; s < ROWS; s++) x[s * M + 2] = cleanX[(ROWS - 1) * M + 2]!;
     const yNaN = y.slice();
     yNaN[7 * N + 1] = NaN;
 
