@@ -3,7 +3,8 @@
 // example through the SIMD kernels).
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
-import { startServer } from "./server/index.js";
+import { readFile } from "node:fs/promises";
+import { startServer, type TokenGrant } from "./server/index.js";
 import { runDemo } from "./demo/demo.js";
 
 const usage = `usage: gradline <command> [options]
@@ -20,6 +21,9 @@ commands:
              --token T        bearer token clients must present; repeat for more
                               (env GRADLINE_TOKENS, comma-separated). Without one
                               the server listens on loopback only.
+             --tokens-file F  JSON list of tokens: strings (full access) or
+                              { "token", "prefixes": [...], "readOnly", "maxModels" }
+                              (env GRADLINE_TOKENS_FILE); adds to --token
              --max-rows N     most rows per batch (default 65536; env GRADLINE_MAX_ROWS)
              --max-payload N  largest frame in bytes (default 16777216; env GRADLINE_MAX_PAYLOAD)
              --allow-fallback start even on uWebSockets.js's slow pure-JS fallback
@@ -120,6 +124,7 @@ async function serve(args: string[]): Promise<number> {
     args,
     options: {
       host: { type: "string" }, port: { type: "string" }, data: { type: "string" }, workers: { type: "string" }, token: { type: "string", multiple: true },
+      "tokens-file": { type: "string" },
       "max-rows": { type: "string" }, "max-payload": { type: "string" }, "allow-fallback": { type: "boolean" },
     },
     strict: true,
@@ -128,7 +133,18 @@ async function serve(args: string[]): Promise<number> {
   const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? (env[variable] === "" ? undefined : env[variable]);
   const optionalInteger = (value: string | undefined, name: string, min: number): number | undefined =>
     value === undefined ? undefined : integer(value, name, 0, min);
-  const tokens = values.token ?? (env.GRADLINE_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const tokens: (string | TokenGrant)[] = values.token ?? (env.GRADLINE_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const tokensFile = setting(values["tokens-file"], "GRADLINE_TOKENS_FILE");
+  if (tokensFile !== undefined) {
+    let granted: unknown;
+    try {
+      granted = JSON.parse(await readFile(tokensFile, "utf8"));
+    } catch (error) {
+      throw new UsageError(`--tokens-file ${tokensFile}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!Array.isArray(granted)) throw new UsageError(`--tokens-file ${tokensFile}: must hold a JSON list`);
+    tokens.push(...(granted as (string | TokenGrant)[]));
+  }
   const server = await startServer({
     host: setting(values.host, "GRADLINE_HOST"),
     port: optionalInteger(setting(values.port, "GRADLINE_PORT"), "port", 0),

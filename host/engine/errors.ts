@@ -25,6 +25,7 @@ export type ErrorCode =
   | "E_CONFLICT"
   | "E_LIMIT"
   | "E_SHUTDOWN"
+  | "E_FORBIDDEN"
   | "E_CLOSED"
   | "E_INTERNAL";
 
@@ -129,6 +130,8 @@ export const errors = {
   /** A size or count limit; `advice` says what to do instead. */
   limit: (what: string, value: number, max: number, advice: string) =>
     new GradlineError("E_LIMIT", `${what} is ${value}, over the limit of ${max}; nothing was done. ${advice}`, { what, value, max }),
+
+  forbidden: (what: string) => new GradlineError("E_FORBIDDEN", `this token may not ${what}; nothing was done. Ask for a token that grants it.`, { what }),
 
   shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
 

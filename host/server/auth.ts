@@ -2,29 +2,33 @@
 // over fixed-length digests in constant time, so timing reveals neither a token's
 // content nor its length.
 import { createHash, timingSafeEqual } from "node:crypto";
+import { FULL_GRANT, type ResolvedGrant } from "./options.js";
 
 const digest = (token: string): Buffer => createHash("sha256").update(token, "utf8").digest();
 
 export class TokenCheck {
-  private readonly digests: Buffer[];
-  constructor(tokens: readonly string[]) {
-    this.digests = tokens.map(digest);
+  private readonly known: { digest: Buffer; grant: ResolvedGrant }[];
+  constructor(grants: readonly ResolvedGrant[]) {
+    this.known = grants.map((grant) => ({ digest: digest(grant.token), grant }));
   }
 
   /** No token configured: anyone who can reach the (loopback) port may connect. */
   get open(): boolean {
-    return this.digests.length === 0;
+    return this.known.length === 0;
   }
 
-  /** Whether the presented token is one of the configured ones; every configured one is compared. */
-  accepts(presented: string | undefined): boolean {
-    if (this.open) return true;
+  /** What the presented token may do, or undefined when it is none of the configured ones; every one is compared. */
+  grantFor(presented: string | undefined): ResolvedGrant | undefined {
+    if (this.open) return FULL_GRANT;
     const candidate = digest(presented ?? "");
-    let match = false;
-    for (const known of this.digests) match = timingSafeEqual(known, candidate) || match;
-    return match && presented !== undefined;
+    let found: ResolvedGrant | undefined;
+    for (const { digest: d, grant } of this.known) if (timingSafeEqual(d, candidate) && presented !== undefined) found ??= grant;
+    return found;
   }
 }
+
+/** Whether a grant covers a model name. */
+export const covers = (grant: ResolvedGrant, model: string): boolean => grant.prefixes.some((prefix) => model.startsWith(prefix));
 
 /** The token of an `Authorization: Bearer …` header, else of the `access_token` query parameter (browsers cannot set headers). */
 export function presentedToken(authorization: string, accessToken: string): string | undefined {

@@ -1,2 +1,2 @@
 export { startServer, type GradlineServer } from "./server.js";
-export { serverDefaults, type ServerOptions } from "./options.js";
+export { serverDefaults, type ServerOptions, type TokenGrant } from "./options.js";

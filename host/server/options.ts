@@ -8,8 +8,10 @@ export interface ServerOptions {
   host?: string;
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
-  /** Bearer tokens a client must present. None: loopback only. */
-  tokens?: readonly string[];
+  /** Bearer tokens a client must present: a string grants everything, a TokenGrant less. None: loopback only. */
+  tokens?: readonly (string | TokenGrant)[];
+  /** Most models the server holds; a create beyond is E_LIMIT. Default 10,000. */
+  maxModels?: number;
   /** Data folder: models are checkpointed there at shutdown and restored at start. Default none (memory only). */
   data?: string;
   /** Engine worker threads; 0 trains on the server's own thread. Default: the number of cores. */
@@ -34,10 +36,27 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/** What one token may do. */
+export interface TokenGrant {
+  token: string;
+  /** Model-name prefixes it may address. Default [""]: every model. */
+  prefixes?: readonly string[];
+  /** Only open, predict, params, subscribe, unsubscribe, list and setpoint: no create, train or delete. Default false. */
+  readOnly?: boolean;
+  /** Most models its prefixes may cover; a create beyond is E_LIMIT. Default: only the server's maxModels. */
+  maxModels?: number;
+}
+
+export type ResolvedGrant = Required<TokenGrant>;
+
+/** No token configured (loopback only): everything is allowed. */
+export const FULL_GRANT: ResolvedGrant = Object.freeze({ token: "", prefixes: Object.freeze([""]), readOnly: false, maxModels: Infinity });
+
 export interface ResolvedServerOptions {
   host: string;
   port: number;
-  tokens: readonly string[];
+  tokens: readonly ResolvedGrant[];
+  maxModels: number;
   data: string | undefined;
   workers: number | undefined;
   maxPayload: number;
@@ -74,6 +93,17 @@ function integer(value: unknown, field: string, min: number, max: number, fallba
   return value;
 }
 
+function resolveGrant(value: unknown, field: string): ResolvedGrant {
+  const grant = typeof value === "string" ? { token: value } : value;
+  if (typeof grant !== "object" || grant === null) throw errors.config(field, "must be a token or { token, prefixes, readOnly, maxModels }");
+  const { token, prefixes = [""], readOnly = false, maxModels = Infinity } = grant as TokenGrant;
+  if (typeof token !== "string" || token.length < 16 || /\s/.test(token)) throw errors.config(`${field}.token`, "must be at least 16 characters without spaces");
+  if (!Array.isArray(prefixes) || prefixes.length === 0 || prefixes.some((p) => typeof p !== "string")) throw errors.config(`${field}.prefixes`, "must be a non-empty list of model-name prefixes");
+  if (typeof readOnly !== "boolean") throw errors.config(`${field}.readOnly`, "must be true or false");
+  if (maxModels !== Infinity && (!Number.isInteger(maxModels) || maxModels < 0)) throw errors.config(`${field}.maxModels`, "must be an integer ≥ 0");
+  return { token, prefixes, readOnly, maxModels };
+}
+
 /** uWS aborts the process on 1 to 7, so those are refused here. */
 function idleTimeout(value: unknown): number {
   const seconds = integer(value, "idleTimeout", 0, 960, serverDefaults.idleTimeout);
@@ -82,10 +112,9 @@ function idleTimeout(value: unknown): number {
 }
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  const tokens = options.tokens ?? [];
-  if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string" || t.length < 16 || /\s/.test(t))) {
-    throw errors.config("tokens", "must be a list of tokens of at least 16 characters without spaces");
-  }
+  const listed: unknown = options.tokens ?? [];
+  if (!Array.isArray(listed)) throw errors.config("tokens", "must be a list of tokens or { token, prefixes, readOnly, maxModels }");
+  const tokens = listed.map((t: unknown, i): ResolvedGrant => resolveGrant(t, `tokens[${i}]`));
   const host = options.host ?? serverDefaults.host;
   if (typeof host !== "string" || host === "") throw errors.config("host", "must be a host name or IP address");
   const maxPayload = integer(options.maxPayload, "maxPayload", 1024, 2 ** 30, serverDefaults.maxPayload);
@@ -93,6 +122,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     host,
     port: integer(options.port, "port", 0, 65_535, serverDefaults.port),
     tokens,
+    maxModels: integer(options.maxModels, "maxModels", 1, 1_000_000, 10_000),
     data: options.data === undefined || options.data === "" ? undefined : options.data,
     workers: options.workers,
     maxPayload,

@@ -15,14 +15,14 @@ import {
   type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
-import { presentedToken, TokenCheck } from "./auth.js";
+import { covers, presentedToken, TokenCheck } from "./auth.js";
 import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
 
 const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
 
 /** Operations one setpoint solve may take on the server's thread (≈ 0.2–0.5 s here). */
 const SETPOINT_WORK_BUDGET = 5e8;
-import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
+import { isLoopback, resolveServerOptions, type ResolvedGrant, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
 import { Session, Subscription } from "./session.js";
 import { loadUws, type Uws } from "./uws.js";
@@ -105,8 +105,9 @@ class Server implements GradlineServer {
       upgrade: (res, req, context) => {
         const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
         if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", "the server is shutting down\n");
-        if (!this.tokens.accepts(token)) return this.refuseUpgrade(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
-        const session = new Session(this.nextSessionId++, {
+        const grant = this.tokens.grantFor(token);
+        if (!grant) return this.refuseUpgrade(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+        const session = new Session(this.nextSessionId++, grant, {
           updateBackpressure: options.updateBackpressure,
           updateSent: () => this.metrics.updatesSent.inc(),
           unread: () => this.metrics.unreadClosed.inc(),
@@ -141,7 +142,7 @@ class Server implements GradlineServer {
     });
     this.app.get("/metrics", (res, req) => {
       const token = presentedToken(req.getHeader("authorization"), "");
-      if (!this.tokens.accepts(token)) return this.refuse(res, "401 Unauthorized", "a valid bearer token is required\n");
+      if (!this.tokens.grantFor(token)) return this.refuse(res, "401 Unauthorized", "a valid bearer token is required\n");
       const body = this.metrics.registry.render();
       res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body));
     });
@@ -267,6 +268,7 @@ class Server implements GradlineServer {
   }
 
   private handle(session: Session, request: Request, received: number): void {
+    this.authorize(session.grant, request);
     switch (request.type) {
       case "hello": {
         const { maxPayload, maxRows, maxInflight } = this.options;
@@ -319,12 +321,19 @@ class Server implements GradlineServer {
         return this.reply(session, { type: "unsubscribed", seq: request.seq, model: request.model });
       }
       case "list": {
-        const models = [...this.models.values()].map((entry) => entry.info());
+        // a token sees the models its prefixes cover
+        const models = [...this.models.values()].filter((entry) => covers(session.grant, entry.name)).map((entry) => entry.info());
         return this.reply(session, { type: "models", seq: request.seq, models } satisfies ModelsReply);
       }
       case "delete":
         return this.delete(session, request.seq, this.entry(request.model));
     }
+  }
+
+  /** Refuses a request the session's token does not grant, before anything is done. */
+  private authorize(grant: ResolvedGrant, request: Request): void {
+    if ("model" in request && !covers(grant, request.model)) throw errors.forbidden(`address model "${request.model}" (its prefixes: ${grant.prefixes.map((p) => JSON.stringify(p)).join(", ")})`);
+    if (grant.readOnly && (request.type === "create" || request.type === "train" || request.type === "delete")) throw errors.forbidden(`${request.type}: it is read-only`);
   }
 
   private create(session: Session, request: CreateRequest): void {
@@ -341,6 +350,12 @@ class Server implements GradlineServer {
         if (!same) throw errors.conflict(request.model, field, have, value);
       }
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
+    }
+    if (this.models.size >= this.options.maxModels) throw errors.limit("models on this server", this.models.size + 1, this.options.maxModels, "Delete models that are no longer needed.");
+    const grant = session.grant;
+    if (grant.maxModels !== Infinity) {
+      const held = [...this.models.values()].filter((entry) => covers(grant, entry.name)).length;
+      if (held >= grant.maxModels) throw errors.limit("models this token covers", held + 1, grant.maxModels, "Delete models that are no longer needed.");
     }
     const entry = new ModelEntry(request.model, this.engine.createModel(request.config));
     this.add(entry);

@@ -6,6 +6,7 @@ import { encode } from "../protocol/codec.js";
 import type { DeletedPush, DriftPush } from "../protocol/messages.js";
 import type { DriftEvent } from "../engine/drift.js";
 import type { ModelEntry, StepListener } from "./registry.js";
+import type { ResolvedGrant } from "./options.js";
 
 /** uWS send(): 0 buffered (backpressure), 1 sent, 2 dropped over maxBackpressure. */
 const DROPPED = 2;
@@ -28,7 +29,7 @@ export class Session {
   private readonly outbox: Uint8Array[] = [];
   private flushQueued = false;
 
-  constructor(readonly id: number, readonly hooks: SessionHooks) {}
+  constructor(readonly id: number, readonly grant: ResolvedGrant, readonly hooks: SessionHooks) {}
 
   /** Queues a frame; it leaves with the others of this microtask. Frames to a closed connection are dropped. */
   send(frame: Uint8Array): void {

@@ -1,0 +1,59 @@
+// What a token may do: model-name prefixes, read-only tokens, and the limits on
+// models per token and on the server. A refused request changes nothing.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, startServer, type GradlineClient, type GradlineServer } from "../../host/index.js";
+
+const ADMIN = "admin-token-0123456789";
+const LINE7 = "line-7-token-0123456789";
+const VIEWER = "viewer-token-0123456789";
+const config = { inputs: 2, outputs: 1, optimizer: "sgd" as const, standardize: false };
+const x = new Float32Array([1, 2]);
+const y = new Float32Array([3]);
+
+describe("server permissions", () => {
+  let server: GradlineServer;
+  let admin: GradlineClient;
+  let line7: GradlineClient;
+  let viewer: GradlineClient;
+
+  beforeAll(async () => {
+    server = await startServer({
+      port: 0, workers: 0, log: () => {}, maxModels: 4,
+      tokens: [ADMIN, { token: LINE7, prefixes: ["line-7."], maxModels: 2 }, { token: VIEWER, readOnly: true }],
+    });
+    [admin, line7, viewer] = await Promise.all([ADMIN, LINE7, VIEWER].map((token) => connect(server.url, { token })));
+  });
+  afterAll(async () => {
+    for (const client of [admin, line7, viewer]) client.close();
+    await server.close();
+  });
+
+  it("a prefixed token works inside its prefixes and nowhere else", async () => {
+    await admin.create("line-8.yield", config);
+    await line7.create("line-7.yield", config);
+    expect(await line7.train("line-7.yield", x, y)).toMatchObject({ step: 1 });
+    await expect(line7.create("line-8.purity", config)).rejects.toMatchObject({ code: "E_FORBIDDEN" });
+    await expect(line7.train("line-8.yield", x, y)).rejects.toMatchObject({ code: "E_FORBIDDEN" });
+    await expect(line7.params("line-8.yield")).rejects.toMatchObject({ code: "E_FORBIDDEN" });
+    expect((await line7.list()).map((m) => m.model)).toEqual(["line-7.yield"]);
+    expect((await admin.params("line-8.yield")).step).toBe(0);
+  });
+
+  it("a read-only token reads, predicts and asks for setpoints, but never trains, creates or deletes", async () => {
+    await expect(viewer.train("line-7.yield", x, y)).rejects.toMatchObject({ code: "E_FORBIDDEN", message: expect.stringContaining("read-only") });
+    await expect(viewer.create("viewer-model", config)).rejects.toMatchObject({ code: "E_FORBIDDEN" });
+    await expect(viewer.delete("line-7.yield")).rejects.toMatchObject({ code: "E_FORBIDDEN" });
+    expect((await viewer.params("line-7.yield")).step).toBe(1);
+    expect((await viewer.predict("line-7.yield", x)).rows).toBe(1);
+    expect((await viewer.setpoint("line-7.yield", { target: [1] })).model).toBe("line-7.yield");
+    expect((await viewer.list()).map((m) => m.model).sort()).toEqual(["line-7.yield", "line-8.yield"]);
+  });
+
+  it("limits the models a token covers, and the models on the server", async () => {
+    await line7.create("line-7.purity", config);
+    await expect(line7.create("line-7.energy", config)).rejects.toMatchObject({ code: "E_LIMIT", message: expect.stringContaining("models this token covers") });
+    await admin.create("other", config);
+    await expect(admin.create("one-too-many", config)).rejects.toMatchObject({ code: "E_LIMIT", message: expect.stringContaining("models on this server") });
+    expect((await admin.list()).length).toBe(4);
+  });
+});
