@@ -21,7 +21,7 @@ describe("server permissions", () => {
       port: 0, workers: 0, log: () => {}, maxModels: 4,
       tokens: [ADMIN, { token: LINE7, prefixes: ["line-7."], maxModels: 2 }, { token: VIEWER, readOnly: true }],
     });
-    [admin, line7, viewer] = await Promise.all([ADMIN, LINE7, VIEWER].map((token) => connect(server.url, { token })));
+    [admin, line7, viewer] = await Promise.all([connect(server.url, { token: ADMIN }), connect(server.url, { token: LINE7 }), connect(server.url, { token: VIEWER })]);
   });
   afterAll(async () => {
     for (const client of [admin, line7, viewer]) client.close();
