@@ -115,12 +115,11 @@ export class GradlineClient {
   /** Creates a model, or opens it when one with the same name and options exists (E_CONFLICT when the options differ). */
   async create(model: string, config: WireModelConfig): Promise<ModelInfo & { created: boolean }> {
     const reply = (await this.request({ type: "create", model, config })) as unknown as ModelReply;
-    return { model: reply.model, config: reply.config, step: reply.step, version: reply.version, loss: reply.loss, created: reply.created };
+    return { ...infoOf(reply), created: reply.created };
   }
 
   async open(model: string): Promise<ModelInfo> {
-    const reply = (await this.request({ type: "open", model })) as unknown as ModelReply;
-    return { model: reply.model, config: reply.config, step: reply.step, version: reply.version, loss: reply.loss };
+    return infoOf((await this.request({ type: "open", model })) as unknown as ModelReply);
   }
 
   /** One optimiser step on rows × inputs x and rows × outputs y; many may be in flight at once. */
@@ -354,6 +353,10 @@ export class GradlineClient {
   private failWaiting(error: GradlineError): void {
     for (const { pending } of this.waiting.splice(0)) pending.reject(error);
   }
+}
+
+function infoOf(reply: ModelReply): ModelInfo {
+  return { model: reply.model, config: reply.config, step: reply.step, version: reply.version, loss: reply.loss };
 }
 
 function paramsOf(reply: Record<string, unknown>): RemoteParams {

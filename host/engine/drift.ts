@@ -69,9 +69,12 @@ export interface DriftSite {
   optimizerState: { at: number; bytes: number };
 }
 
+const read = (site: DriftSite, slot: number): number => site.view.getFloat64(site.block + site.region + 8 * slot, true);
+const write = (site: DriftSite, slot: number, v: number): void => site.view.setFloat64(site.block + site.region + 8 * slot, v, true);
+
 /** Writes the options (or "off") and a fresh state; `lr` is the optimiser's own. */
 export function writeDrift(site: DriftSite, options: ResolvedDriftOptions | null, lr: number): void {
-  const set = (slot: number, v: number) => site.view.setFloat64(site.block + site.region + 8 * slot, v, true);
+  const set = (slot: number, v: number) => write(site, slot, v);
   for (let slot = 0; slot < DRIFT_SLOTS; slot++) set(slot, 0);
   if (!options) return;
   set(S.enabled, 1);
@@ -90,9 +93,9 @@ export function writeDrift(site: DriftSite, options: ResolvedDriftOptions | null
  * configured reaction and returns the event. A boost in progress counts down here.
  */
 export function driftStep(site: DriftSite, loss: number, step: number): DriftEvent | null {
-  const { view, block, region } = site;
-  const get = (slot: number) => view.getFloat64(block + region + 8 * slot, true);
-  const set = (slot: number, v: number) => view.setFloat64(block + region + 8 * slot, v, true);
+  const { view, block } = site;
+  const get = (slot: number) => read(site, slot);
+  const set = (slot: number, v: number) => write(site, slot, v);
   if (get(S.enabled) === 0) return null;
   const left = get(S.boostLeft);
   if (left > 0) {
@@ -138,12 +141,11 @@ export function driftStep(site: DriftSite, loss: number, step: number): DriftEve
 }
 
 function react(site: DriftSite, action: number): void {
-  const { view, block, region } = site;
-  const get = (slot: number) => view.getFloat64(block + region + 8 * slot, true);
+  const { view, block } = site;
   if (action === ACTIONS.reset) {
     new Uint8Array(view.buffer, block + site.optimizerState.at, site.optimizerState.bytes).fill(0);
   } else if (action === ACTIONS.boost) {
-    view.setFloat32(block + site.lrAt, get(S.baseLr) * get(S.boost), true);
-    view.setFloat64(block + region + 8 * S.boostLeft, get(S.boostSteps), true);
+    view.setFloat32(block + site.lrAt, read(site, S.baseLr) * read(site, S.boost), true);
+    write(site, S.boostLeft, read(site, S.boostSteps));
   }
 }

@@ -49,8 +49,9 @@ export class ModelEntry {
 
   /** The encoded update push of the current parameters; shared by every subscriber until the next step. */
   updateFrame(): Uint8Array {
+    // the version is a header read; the parameters (a kernel call, copies) only when it moved
+    if (this.update?.version === this.model.progress().version) return this.update.frame;
     const params = this.model.params();
-    if (this.update?.version === params.version) return this.update.frame;
     const push: UpdatePush = {
       type: "update", model: this.name, version: params.version, step: params.step,
       inputs: this.model.inputs, outputs: this.model.outputs, W: params.W, b: params.b, importance: params.importance, loss: this.lastLoss,
