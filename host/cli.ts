@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
 import { readFile } from "node:fs/promises";
-import { startServer, type TokenGrant } from "./server/index.js";
+import { startServer, type ServerOptions, type TokenGrant } from "./server/index.js";
 import { runDemo } from "./demo/demo.js";
 
 const usage = `usage: gradline <command> [options]
@@ -13,9 +13,16 @@ commands:
   serve    run the server: WebSocket protocol on /, GET /healthz, GET /metrics
              --host H         interface (default 127.0.0.1; env GRADLINE_HOST)
              --port N         port, 0 for any free one (default 8080; env GRADLINE_PORT)
-             --data DIR       data folder: models are checkpointed there at shutdown
-                              and restored at start; "" for none (default ./data;
+             --data DIR       data folder: the log and the checkpoints, restored at
+                              start; "" for none, memory only (default ./data;
                               env GRADLINE_DATA)
+             --durability M   wal: every batch is on disk before its ack (default);
+                              checkpoint: a crash loses what came after the last
+                              checkpoint (env GRADLINE_DURABILITY)
+             --checkpoint-every-steps N    a model's steps between checkpoints
+                              (default 100000; env GRADLINE_CHECKPOINT_EVERY_STEPS)
+             --checkpoint-every-seconds S  seconds between checkpoints (default 60;
+                              env GRADLINE_CHECKPOINT_EVERY_SECONDS)
              --workers N      engine worker threads, 0 for none (default: cores;
                               env GRADLINE_WORKERS)
              --token T        bearer token clients must present; repeat for more
@@ -126,6 +133,7 @@ async function serve(args: string[]): Promise<number> {
       host: { type: "string" }, port: { type: "string" }, data: { type: "string" }, workers: { type: "string" }, token: { type: "string", multiple: true },
       "tokens-file": { type: "string" },
       "max-rows": { type: "string" }, "max-payload": { type: "string" }, "allow-fallback": { type: "boolean" },
+      durability: { type: "string" }, "checkpoint-every-steps": { type: "string" }, "checkpoint-every-seconds": { type: "string" },
     },
     strict: true,
   });
@@ -149,6 +157,9 @@ async function serve(args: string[]): Promise<number> {
     host: setting(values.host, "GRADLINE_HOST"),
     port: optionalInteger(setting(values.port, "GRADLINE_PORT"), "port", 0),
     data: values.data ?? env.GRADLINE_DATA ?? "data",
+    durability: setting(values.durability, "GRADLINE_DURABILITY") as ServerOptions["durability"],
+    checkpointEverySteps: optionalInteger(setting(values["checkpoint-every-steps"], "GRADLINE_CHECKPOINT_EVERY_STEPS"), "checkpoint-every-steps", 1),
+    checkpointEverySeconds: optionalInteger(setting(values["checkpoint-every-seconds"], "GRADLINE_CHECKPOINT_EVERY_SECONDS"), "checkpoint-every-seconds", 1),
     workers: optionalInteger(setting(values.workers, "GRADLINE_WORKERS"), "workers", 0),
     maxRows: optionalInteger(setting(values["max-rows"], "GRADLINE_MAX_ROWS"), "max-rows", 1),
     maxPayload: optionalInteger(setting(values["max-payload"], "GRADLINE_MAX_PAYLOAD"), "max-payload", 1),

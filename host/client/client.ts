@@ -2,7 +2,10 @@
 // browsers. Requests are pipelined: each gets a seq and a promise settled by the
 // reply carrying that seq. After an unexpected close the client reconnects with
 // exponential backoff, says hello again and renews its subscriptions; requests
-// made meanwhile wait (bounded) and go out on the new connection.
+// made meanwhile wait (bounded) and go out on the new connection. Requests that
+// were sent and got no reply are sent again, with the same seq: the hello carries
+// a client id, so the server recognises a train it already applied and answers
+// with its first ack instead of applying it twice. Only delete is not resent.
 import { errors, GradlineError } from "../engine/errors.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
@@ -30,6 +33,10 @@ export interface ClientOptions {
   maxWaiting?: number;
   /** Called when the connection drops and when it is back. */
   onStatus?: (status: "disconnected" | "connected", detail?: string) => void;
+  /** Stable id of this client (1–128 printable ASCII characters): resends are recognised by (id, seq). Default: a random UUID per client object. */
+  clientId?: string;
+  /** Send requests left unanswered by a lost connection again after reconnecting (default), or fail them with E_CLOSED (false). */
+  resend?: boolean;
 }
 
 /** `drift` is set on the ack of the step whose loss raised a drift alarm; `anomalies` lists the batch's flagged readings. */
@@ -38,6 +45,8 @@ export interface Ack {
   drift?: DriftFields; anomalies: AnomalyFields[]; excluded: number;
   /** Flags the server found beyond the ones listed. */
   anomaliesDropped: number;
+  /** The batch had been applied before (this was a resend): the fields are the first ack's. */
+  duplicate: boolean;
 }
 export interface Prediction { model: string; version: number; rows: number; y: Float32Array }
 export interface RemoteParams {
@@ -66,6 +75,17 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** A request with what it takes to send it (again). */
+interface Outgoing {
+  seq: number;
+  frame: Uint8Array;
+  pending: Pending;
+  /** Safe to send again after a lost connection (everything but delete). */
+  resendable: boolean;
+  /** Went out on some connection. */
+  sent: boolean;
+}
+
 interface LocalSubscription {
   options: Required<SubscribeOptions>;
   onUpdate: (update: Update) => void;
@@ -87,10 +107,13 @@ export class GradlineClient {
   /** @internal Settles with the first connection. */
   readonly opened: Promise<void>;
   private socket: SocketLike | undefined;
+  /** Sent in the hello: with seq, names each train for good. */
+  readonly clientId: string;
   private nextSeq = 1;
-  private readonly pending = new Map<number, Pending>();
-  /** Requests made while disconnected, sent on reconnect. */
-  private readonly waiting: { seq: number; frame: Uint8Array; pending: Pending }[] = [];
+  /** Requests sent and not yet answered, in seq order. */
+  private readonly pending = new Map<number, Outgoing>();
+  /** Requests to send once connected: unanswered ones of a lost connection first, then those made meanwhile. */
+  private readonly waiting: Outgoing[] = [];
   private readonly subscriptions = new Map<string, LocalSubscription>();
   private readonly reconnect: Required<ReconnectOptions> | undefined;
   private closedByUser = false;
@@ -101,6 +124,7 @@ export class GradlineClient {
 
   constructor(readonly url: string, private readonly options: ClientOptions) {
     this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
+    this.clientId = options.clientId ?? globalThis.crypto.randomUUID();
     this.opened = this.dial(true);
   }
 
@@ -127,7 +151,7 @@ export class GradlineClient {
     const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
     const ack: Ack = {
       seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version,
-      anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0, anomaliesDropped: reply.anomaliesDropped ?? 0,
+      anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0, anomaliesDropped: reply.anomaliesDropped ?? 0, duplicate: reply.duplicate === true,
     };
     if (reply.drift) ack.drift = reply.drift;
     return ack;
@@ -191,8 +215,8 @@ export class GradlineClient {
     this.closedByUser = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.socket?.close(1000, "client closed");
-    this.failAll(errors.closed("the client was closed"));
-    this.failWaiting(errors.closed("the client was closed", false));
+    this.lost(errors.closed("the client was closed"));
+    this.failWaiting("the client was closed");
   }
 
   // ---- requests and replies ---------------------------------------------------
@@ -202,16 +226,20 @@ export class GradlineClient {
     if (this.down) return Promise.reject(errors.closed("not connected, and not reconnecting", false));
     const seq = this.nextSeq++;
     const frame = encode({ ...message, seq });
+    const resendable = this.options.resend !== false && message.type !== "delete";
     return new Promise((resolve, reject) => {
-      if (this.connected) {
-        this.socket!.send(frame);
-        this.pending.set(seq, { resolve, reject });
-        return;
-      }
+      const outgoing: Outgoing = { seq, frame, pending: { resolve, reject }, resendable, sent: false };
+      if (this.connected) return this.send(outgoing);
       const max = this.options.maxWaiting ?? 10_000;
       if (this.waiting.length >= max) return reject(errors.limit("requests waiting for a connection", this.waiting.length + 1, max, "Wait for the connection to come back."));
-      this.waiting.push({ seq, frame, pending: { resolve, reject } });
+      this.waiting.push(outgoing);
     });
+  }
+
+  private send(outgoing: Outgoing): void {
+    this.socket!.send(outgoing.frame);
+    outgoing.sent = true;
+    this.pending.set(outgoing.seq, outgoing);
   }
 
   private onFrame(data: unknown): void {
@@ -238,7 +266,7 @@ export class GradlineClient {
         break;
     }
     const seq = reply.seq as number | undefined;
-    const pending = seq === undefined ? undefined : this.pending.get(seq);
+    const pending = seq === undefined ? undefined : this.pending.get(seq)?.pending;
     if (!pending) return; // an error without seq answers a frame the server could not read
     this.pending.delete(seq!);
     if (reply.type === "error") {
@@ -263,7 +291,8 @@ export class GradlineClient {
       let settled = false;
       socket.onopen = () => {
         const seq = this.nextSeq++;
-        this.pending.set(seq, {
+        const hello = encode({ type: "hello", seq, protocol: PROTOCOL_VERSION, client: "gradline-ts", clientId: this.clientId });
+        this.pending.set(seq, { seq, frame: hello, resendable: false, sent: true, pending: {
           resolve: (welcome) => {
             settled = true;
             this.server = welcome as unknown as WelcomeReply;
@@ -278,8 +307,8 @@ export class GradlineClient {
             socket.close(1000, "hello refused");
             reject(error);
           },
-        });
-        socket.send(encode({ type: "hello", seq, protocol: PROTOCOL_VERSION, client: "gradline-ts" }));
+        } });
+        socket.send(hello);
       };
       socket.onmessage = (event) => this.onFrame(event.data);
       socket.onerror = () => {}; // the close event follows and says why
@@ -287,7 +316,7 @@ export class GradlineClient {
         if (this.socket !== socket) return;
         this.server = undefined;
         const why = `code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
-        this.failAll(errors.closed(why));
+        this.lost(errors.closed(why));
         if (!settled) {
           // this dial failed: the first one fails connect(), later ones try again
           settled = true;
@@ -308,20 +337,18 @@ export class GradlineClient {
       const seq = this.nextSeq++;
       // a failure (the model is gone) ends the subscription, as a deletion would
       const subscription = this.subscriptions.get(model)!;
-      this.pending.set(seq, {
+      const frame = encode({ type: "subscribe", seq, model, ...options });
+      socket.send(frame);
+      this.pending.set(seq, { seq, frame, resendable: false, sent: true, pending: {
         resolve: () => {},
         reject: () => {
           if (this.subscriptions.get(model) !== subscription) return;
           this.subscriptions.delete(model);
           subscription.events.onDeleted?.();
         },
-      });
-      socket.send(encode({ type: "subscribe", seq, model, ...options }));
+      } });
     }
-    for (const { seq, frame, pending } of this.waiting.splice(0)) {
-      socket.send(frame);
-      this.pending.set(seq, pending);
-    }
+    for (const outgoing of this.waiting.splice(0)) this.send(outgoing);
     this.options.onStatus?.("connected");
   }
 
@@ -330,7 +357,7 @@ export class GradlineClient {
     if (this.closedByUser) return;
     if (!policy || this.attempts >= policy.maxAttempts) {
       this.down = true;
-      this.failWaiting(errors.closed(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off", false));
+      this.failWaiting(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off");
       return;
     }
     const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** this.attempts++);
@@ -341,17 +368,21 @@ export class GradlineClient {
     }, delay);
   }
 
-  /** Requests sent on the lost connection: the server may or may not have applied them. */
-  private failAll(error: GradlineError): void {
-    const sent = [...this.pending.values()];
+  /**
+   * The connection is gone: requests it left unanswered wait to be sent again
+   * (ahead of newer ones, in seq order), or fail when they cannot be resent.
+   */
+  private lost(error: GradlineError): void {
+    const unanswered = [...this.pending.values()];
     this.pending.clear();
-    for (const pending of sent) pending.reject(error);
-    if (this.closedByUser) this.failWaiting(errors.closed("the client was closed", false));
+    const again = this.closedByUser ? [] : unanswered.filter((o) => o.resendable);
+    for (const outgoing of unanswered) if (!again.includes(outgoing)) outgoing.pending.reject(error);
+    this.waiting.unshift(...again);
   }
 
-  /** Requests that never left: the server saw none of them. */
-  private failWaiting(error: GradlineError): void {
-    for (const { pending } of this.waiting.splice(0)) pending.reject(error);
+  /** Fails the requests waiting for a connection: E_CLOSED says whether each was ever sent (and may have been applied). */
+  private failWaiting(why: string): void {
+    for (const { pending, sent } of this.waiting.splice(0)) pending.reject(errors.closed(why, sent));
   }
 }
 

@@ -140,6 +140,26 @@ export function driftStep(site: DriftSite, loss: number, step: number): DriftEve
   return null;
 }
 
+/** The detector's running state (not its options), in this order, as snapshots carry it. */
+const STATE = [S.seen, S.mean, S.variance, S.cumulative, S.lowest, S.boostLeft] as const;
+export const DRIFT_STATE_LENGTH = STATE.length;
+
+export function readDriftState(site: DriftSite): Float64Array {
+  return Float64Array.from(STATE, (slot) => read(site, slot));
+}
+
+/**
+ * Puts back a state read by readDriftState, after writeDrift wrote the options: the
+ * detector goes on where it was, and a boost in progress keeps its learning rate.
+ */
+export function restoreDriftState(site: DriftSite, state: Float64Array): void {
+  if (read(site, S.enabled) === 0) return;
+  STATE.forEach((slot, i) => write(site, slot, state[i]!));
+  const boosting = read(site, S.action) === ACTIONS.boost && read(site, S.boostLeft) > 0;
+  if (boosting) site.view.setFloat32(site.block + site.lrAt, read(site, S.baseLr) * read(site, S.boost), true);
+  else write(site, S.boostLeft, 0);
+}
+
 function react(site: DriftSite, action: number): void {
   const { view, block } = site;
   if (action === ACTIONS.reset) {

@@ -9,7 +9,7 @@ import { resolveModelOptions, resolveInit, type ModelOptions } from "./options.j
 import { linearInit } from "./init.js";
 import { decodeSnapshot } from "./snapshot.js";
 import { Model, writeOptions, writeState } from "./model.js";
-import { regions } from "./layout.js";
+import { modelBlockBytes, regions } from "./layout.js";
 import { DEFAULT_SHARD_ROWS, planShards, type ShardBuffers } from "./shards.js";
 
 export interface EngineOptions {
@@ -83,6 +83,11 @@ export class Engine implements EngineCore {
   /** Number of live models. */
   get models(): number {
     return this.live.size;
+  }
+
+  /** Memory one model of this shape takes. */
+  modelBytes(m: number, n: number): number {
+    return modelBlockBytes(m, n);
   }
 
   createModel(options: ModelOptions): Model {

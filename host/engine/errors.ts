@@ -26,6 +26,7 @@ export type ErrorCode =
   | "E_LIMIT"
   | "E_SHUTDOWN"
   | "E_FORBIDDEN"
+  | "E_STORAGE"
   | "E_CLOSED"
   | "E_INTERNAL";
 
@@ -132,6 +133,15 @@ export const errors = {
     new GradlineError("E_LIMIT", `${what} is ${value}, over the limit of ${max}; nothing was done. ${advice}`, { what, value, max }),
 
   forbidden: (what: string) => new GradlineError("E_FORBIDDEN", `this token may not ${what}; nothing was done. Ask for a token that grants it.`, { what }),
+
+  /** The data folder cannot take a write: the request was not applied (a durable server never acks what it could not keep). */
+  storage: (what: string, cause: unknown) =>
+    new GradlineError(
+      "E_STORAGE",
+      `${what}: the data folder cannot be written (${cause instanceof Error ? cause.message : String(cause)}); nothing was applied. Resend once the server reports itself healthy again (GET /healthz).`,
+      { what },
+      { cause },
+    ),
 
   shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
 

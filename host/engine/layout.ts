@@ -60,6 +60,14 @@ export function regions(m: number, n: number): { theta: number; s1: number; s2: 
   return { theta: Header.bytes, s1: Header.bytes + 4 * q, s2: Header.bytes + 8 * q, stats, anomaly, host: anomaly + 8 * anomalyStateLength(m, n) };
 }
 
+/** Bytes of the host region at the end of a model block (the drift detector's). */
+export const HOST_REGION_BYTES = 128;
+
+/** Bytes of one model block, computed in doubles (the module's model_bytes is 32-bit). */
+export function modelBlockBytes(m: number, n: number): number {
+  return regions(m, n).host + HOST_REGION_BYTES;
+}
+
 /** The drift detector's place in a model block (host/engine/drift.ts). */
 export function driftSite(view: DataView, block: number, m: number, n: number): DriftSite {
   const r = regions(m, n);

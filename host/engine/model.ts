@@ -1,6 +1,6 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
-import { driftStep, writeDrift, type DriftEvent } from "./drift.js";
+import { driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors } from "./errors.js";
 import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, driftSite } from "./layout.js";
@@ -359,6 +359,7 @@ export class Model {
       s2: f32(r.s2),
       stats: arena.f64.slice(s, s + 2 * (this.inputs + this.outputs)),
       anomaly: arena.f64.slice((ptr + r.anomaly) >>> 3, ((ptr + r.anomaly) >>> 3) + anomalyStateLength(this.inputs, this.outputs)),
+      drift: readDriftState(driftSite(view, ptr, this.inputs, this.outputs)),
     };
   }
 }
@@ -433,4 +434,5 @@ export function writeState(core: EngineCore, ptr: number, state: ModelState): vo
   arena.f32.set(state.s2, (ptr + r.s2) >>> 2);
   arena.f64.set(state.anomaly, (ptr + r.anomaly) >>> 3);
   arena.f64.set(state.stats, (ptr + r.stats) >>> 3);
+  restoreDriftState(driftSite(view, ptr, m, n), state.drift);
 }

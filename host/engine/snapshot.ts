@@ -5,6 +5,7 @@ import { Packr } from "msgpackr";
 import { errors } from "./errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
 import { anomalyStateLength } from "./layout.js";
+import { DRIFT_STATE_LENGTH } from "./drift.js";
 
 export const SNAPSHOT_FORMAT = "gradline.model";
 export const SNAPSHOT_VERSION = 1;
@@ -24,6 +25,8 @@ export interface ModelState {
   stats: Float64Array;
   /** f64 anomaly state (docs/ABI.md): min, max, last, run per input; residual mean, m2 per output; seen; residual count. */
   anomaly: Float64Array;
+  /** f64 drift detector state: seen, mean, variance, cumulative, lowest, boost steps left. */
+  drift: Float64Array;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -44,6 +47,7 @@ export function encodeSnapshot(state: ModelState): Uint8Array {
     s2: bytesOf(state.s2),
     stats: bytesOf(state.stats),
     anomaly: bytesOf(state.anomaly),
+    drift: bytesOf(state.drift),
   });
   return new Uint8Array(packed);
 }
@@ -80,6 +84,8 @@ export function decodeSnapshot(bytes: unknown): ModelState {
     stats: floats(s.stats, "stats", 2 * (m + n), Float64Array),
     // snapshots written before anomaly tracking have none: it starts afresh
     anomaly: s.anomaly === undefined ? new Float64Array(anomalyStateLength(m, n)) : floats(s.anomaly, "anomaly", anomalyStateLength(m, n), Float64Array),
+    // snapshots written before the detector's state was kept restart its warm-up
+    drift: s.drift === undefined ? new Float64Array(DRIFT_STATE_LENGTH) : floats(s.drift, "drift", DRIFT_STATE_LENGTH, Float64Array),
   };
   checkConsistent(state, m, n);
   return state;
@@ -91,6 +97,10 @@ function checkConsistent(state: ModelState, m: number, n: number): void {
   const m2 = [...state.stats.subarray(m, 2 * m), ...state.stats.subarray(2 * m + n)];
   if (m2.some((v) => v < 0)) throw errors.snapshot("stats holds a negative M2 (sum of squared deviations)");
   if (state.count === 0 && state.stats.some((v) => v !== 0)) throw errors.snapshot("stats are not zero although count is 0");
+  const [seen, , variance, , , boostLeft] = state.drift;
+  if (!Number.isInteger(seen) || seen! < 0 || variance! < 0 || !Number.isInteger(boostLeft) || boostLeft! < 0) {
+    throw errors.snapshot("drift holds an impossible detector state (negative or fractional count, negative variance)");
+  }
 }
 
 /** Counters stay far below 2^53 so that a restored model can keep counting exactly. */

@@ -70,7 +70,14 @@ interface PendingRestore {
   reject(error: Error): void;
 }
 
-type Pending = PendingStep | PendingRestore;
+/** A snapshot taken after every operation accepted before it. */
+interface PendingSnapshot {
+  kind: "snapshot";
+  resolve(bytes: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+type Pending = PendingStep | PendingRestore | PendingSnapshot;
 
 /**
  * One data-parallel step in progress: its shards go out in phases, merge and
@@ -195,8 +202,18 @@ export class PoolModel {
   setpoint(request: SetpointRequest): SetpointResult {
     return this.committed.setpoint(request);
   }
+  /** The last committed state; steps still queued or running are not in it (see settledSnapshot). */
   snapshot(): Uint8Array {
     return this.committed.snapshot();
+  }
+
+  /** A snapshot taken after every step accepted before this call, and before any accepted after it. */
+  settledSnapshot(): Promise<Uint8Array> {
+    try {
+      return this.engine.submitSnapshot(this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Frees the model. Queued steps fail with E_DISPOSED; a running one finishes first. */
@@ -259,6 +276,11 @@ export class PoolEngine {
   createModel(options: ModelOptions): PoolModel {
     this.open();
     return this.adopt(this.local.createModel(options));
+  }
+
+  /** Memory one model of this shape takes: its committed block and the spare a step writes. */
+  modelBytes(m: number, n: number): number {
+    return 2 * this.local.modelBytes(m, n);
   }
 
   restoreModel(bytes: Uint8Array): PoolModel {
@@ -336,6 +358,16 @@ export class PoolEngine {
   submitRestore(model: PoolModel, state: ModelState): Promise<void> {
     this.admit(model);
     const promise = new Promise<void>((resolve, reject) => model.queue.push({ kind: "restore", state, resolve, reject }));
+    this.accepted(model);
+    return promise;
+  }
+
+  /** @internal */
+  submitSnapshot(model: PoolModel): Promise<Uint8Array> {
+    // not held to the step limits: a checkpoint of a busy model must not fail for being busy
+    this.open();
+    if (model.disposed) throw errors.disposed();
+    const promise = new Promise<Uint8Array>((resolve, reject) => model.queue.push({ kind: "snapshot", resolve, reject }));
     this.accepted(model);
     return promise;
   }
@@ -427,7 +459,7 @@ export class PoolEngine {
       const model = this.ready.shift();
       if (!model) break;
       model.ready = false;
-      this.runRestores(model);
+      this.runStateOps(model);
       const head = model.queue[0];
       if (!head || head.kind !== "step") continue;
       if (head.rows > this.local.shardRows) {
@@ -449,11 +481,23 @@ export class PoolEngine {
     return runs;
   }
 
-  private runRestores(model: PoolModel): void {
-    while (model.queue[0]?.kind === "restore") {
-      const op = model.queue.shift() as PendingRestore;
-      model.committed.restoreState(op.state);
-      this.settle(model, op);
+  /** Restores and snapshots at the head of the queue: they run here, between steps. */
+  private runStateOps(model: PoolModel): void {
+    for (let op = model.queue[0]; op !== undefined && op.kind !== "step"; op = model.queue[0]) {
+      model.queue.shift();
+      if (op.kind === "restore") {
+        model.committed.restoreState(op.state);
+        this.settle(model, op);
+      } else {
+        let bytes: Uint8Array;
+        try {
+          bytes = model.committed.snapshot();
+        } catch (error) {
+          this.settle(model, op, error as Error);
+          continue;
+        }
+        this.settle(model, op, bytes);
+      }
     }
   }
 
@@ -544,7 +588,7 @@ export class PoolEngine {
   }
 
   /** Settles an accepted operation (with its result, or an error) and releases what it held. */
-  private settle(model: PoolModel, op: Pending, outcome?: StepOutcome | Error): void {
+  private settle(model: PoolModel, op: Pending, outcome?: StepOutcome | Uint8Array | Error): void {
     model.pendingSteps--;
     this.pendingSteps--;
     if (op.kind === "step") {
@@ -552,7 +596,8 @@ export class PoolEngine {
       this.pendingBytes -= op.bytes;
     }
     if (outcome instanceof Error) op.reject(outcome);
-    else if (op.kind === "step") op.resolve(outcome!);
+    else if (op.kind === "step") op.resolve(outcome as StepOutcome);
+    else if (op.kind === "snapshot") op.resolve(outcome as Uint8Array);
     else op.resolve();
   }
 

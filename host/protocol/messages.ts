@@ -14,7 +14,8 @@ export type WireModelConfig = Omit<ModelOptions, "init">;
 
 // ---- client → server -------------------------------------------------------
 
-export interface HelloRequest { type: "hello"; seq: Seq; protocol: number; client?: string }
+/** `clientId` (stable across connections) makes trains resendable: a (clientId, seq) already applied is not applied again. */
+export interface HelloRequest { type: "hello"; seq: Seq; protocol: number; client?: string; clientId?: string }
 export interface CreateRequest { type: "create"; seq: Seq; model: string; config: WireModelConfig }
 export interface OpenRequest { type: "open"; seq: Seq; model: string }
 /** x: rows × inputs float32, y: rows × outputs float32. */
@@ -55,7 +56,15 @@ export interface ServerLimits {
   maxInflight: number;
 }
 
-export interface WelcomeReply { type: "welcome"; seq: Seq; protocol: number; server: string; limits: ServerLimits }
+/**
+ * durability: what an ack promises — "wal" (the batch is on disk before its ack),
+ * "checkpoint" (on disk at the next checkpoint), "memory" (no data folder).
+ * dedupeWindow: trains remembered per (clientId, model) for resends.
+ */
+export interface WelcomeReply {
+  type: "welcome"; seq: Seq; protocol: number; server: string; limits: ServerLimits;
+  durability: "wal" | "checkpoint" | "memory"; dedupeWindow: number;
+}
 
 /** A model's description: the answer to create and open, and an entry of list. */
 export interface ModelInfo {
@@ -81,6 +90,8 @@ export interface AckReply {
   drift?: DriftFields; anomalies?: AnomalyFields[]; excluded?: number;
   /** Flags found beyond the ones listed (rows + 64 per batch). */
   anomaliesDropped?: number;
+  /** The train was a resend of one already applied (same clientId and seq): nothing was applied now; loss, step and version are the first ack's. */
+  duplicate?: true;
 }
 export interface PredictionReply { type: "prediction"; seq: Seq; model: string; version: number; rows: number; y: Float32Array }
 

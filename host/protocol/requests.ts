@@ -2,7 +2,7 @@
 // ranges are checked here; shapes against the model are the server's business.
 import { errors } from "../engine/errors.js";
 import {
-  MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type Request, type RequestType, type Seq, type SetpointRequestMessage, type WireModelConfig,
+  MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type HelloRequest, type Request, type RequestType, type Seq, type SetpointRequestMessage, type WireModelConfig,
 } from "./messages.js";
 
 type Fields = Record<string, unknown>;
@@ -36,8 +36,16 @@ export function parseRequest(value: unknown): Request {
     case "hello": {
       const protocol = integer(value, "protocol", 0, Number.MAX_SAFE_INTEGER);
       if (protocol !== PROTOCOL_VERSION) throw errors.version(protocol, PROTOCOL_VERSION);
+      const hello: HelloRequest = { type: "hello", seq, protocol };
       const client = optional(value, "client", text);
-      return client === undefined ? { type: "hello", seq, protocol } : { type: "hello", seq, protocol, client };
+      if (client !== undefined) hello.client = client;
+      const clientId = optional(value, "clientId", (m, f) => {
+        const id = text(m, f);
+        if (!CLIENT_ID.test(id)) throw errors.field(f, `must be 1 to 128 printable ASCII characters (got ${JSON.stringify(id.slice(0, 40))}${id.length > 40 ? "…" : ""})`);
+        return id;
+      });
+      if (clientId !== undefined) hello.clientId = clientId;
+      return hello;
     }
     case "create":
       return { type: "create", seq, model: modelName(value), config: modelConfig(value) };
@@ -62,6 +70,9 @@ export function parseRequest(value: unknown): Request {
       return { type: known, seq, model: modelName(value) };
   }
 }
+
+/** A client id: stable across its connections, e.g. a UUID or "plc-7". */
+const CLIENT_ID = /^[\x21-\x7e]{1,128}$/;
 
 /** Largest maxIterations a client may ask: a solve runs on the server's main thread. */
 export const MAX_SETPOINT_ITERATIONS = 100_000;

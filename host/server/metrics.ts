@@ -134,7 +134,7 @@ export class Registry {
 }
 
 /** The server's metrics, by name. */
-export function serverMetrics(read: { connections: () => number; queueDepth: () => number; models: () => number }) {
+export function serverMetrics(read: { connections: () => number; queueDepth: () => number; models: () => number; degraded: () => number }) {
   const registry = new Registry();
   return {
     registry,
@@ -158,6 +158,10 @@ export function serverMetrics(read: { connections: () => number; queueDepth: () 
     modelStep: registry.add(new Gauge("gradline_model_step", "Steps each model has taken.")),
     anomalies: registry.add(new Counter("gradline_anomalies_total", "Readings flagged as anomalous, by model and kind (residual, range, stuck).")),
     driftEvents: registry.add(new Counter("gradline_drift_events_total", "Process changes detected on each model's loss stream.")),
+    duplicates: registry.add(new Counter("gradline_duplicate_trains_total", "Trains resent under a (clientId, seq) already taken: answered with the first ack, not applied again.")),
+    degraded: registry.add(new Gauge("gradline_storage_degraded", "1 while the data folder fails (writes are refused with E_STORAGE), else 0.", read.degraded)),
+    storageErrors: registry.add(new Counter("gradline_storage_errors_total", "Failed writes to the data folder, by operation.")),
+    checkpointRounds: registry.add(new Counter("gradline_checkpoint_rounds_total", "Checkpoint rounds completed (changed models written, log truncated).")),
   };
 }
 

@@ -2,6 +2,7 @@
 import { errors } from "../engine/errors.js";
 import type { EngineOptions } from "../engine/engine.js";
 import type { PoolOptions } from "../pool/pool.js";
+import type { DurabilityMode, DurabilitySettings } from "./durability.js";
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1; without tokens it is always loopback. */
@@ -12,8 +13,28 @@ export interface ServerOptions {
   tokens?: readonly (string | TokenGrant)[];
   /** Most models the server holds; a create beyond is E_LIMIT. Default 10,000. */
   maxModels?: number;
-  /** Data folder: models are checkpointed there at shutdown and restored at start. Default none (memory only). */
+  /** Data folder: the log and the checkpoints, restored at start. Default none (memory only). */
   data?: string;
+  /**
+   * With a data folder: "wal" (default) logs and syncs every create, train and delete
+   * before applying and answering it, so an ack survives any crash; "checkpoint" only
+   * writes checkpoints, so a crash loses what came after the last one.
+   */
+  durability?: DurabilityMode;
+  /** A model's steps since its last checkpoint that start a checkpoint round. Default 100,000. */
+  checkpointEverySteps?: number;
+  /** Seconds between checkpoint rounds (when a model changed). Default 60. */
+  checkpointEverySeconds?: number;
+  /** Log bytes since the last round that start one (and let the log be truncated). Default 64 MiB. */
+  checkpointLogBytes?: number;
+  /** Trains remembered per client id and model, to recognise resends. Default 4096. */
+  dedupeWindow?: number;
+  /** Client ids remembered per model (the least recently seen are forgotten). Default 64. */
+  dedupeClients?: number;
+  /** Most memory one model may take (bytes); a bigger create is E_LIMIT. Default 256 MiB. */
+  maxModelBytes?: number;
+  /** Most memory all models together may take (bytes). Default 3 GiB (the engine's memory holds 4). */
+  maxMemory?: number;
   /** Engine worker threads; 0 trains on the server's own thread. Default: the number of cores. */
   workers?: number;
   /** Largest frame accepted, in bytes; a larger one drops the connection. Default 16 MiB. */
@@ -58,6 +79,9 @@ export interface ResolvedServerOptions {
   tokens: readonly ResolvedGrant[];
   maxModels: number;
   data: string | undefined;
+  durability: Omit<DurabilitySettings, "folder">;
+  maxModelBytes: number;
+  maxMemory: number;
   workers: number | undefined;
   maxPayload: number;
   maxRows: number;
@@ -104,6 +128,12 @@ function resolveGrant(value: unknown, field: string): ResolvedGrant {
   return { token, prefixes, readOnly, maxModels };
 }
 
+function durabilityMode(value: unknown): DurabilityMode {
+  if (value === undefined) return "wal";
+  if (value !== "wal" && value !== "checkpoint") throw errors.config("durability", `must be "wal" or "checkpoint" (got ${JSON.stringify(value)})`);
+  return value;
+}
+
 /** uWS aborts the process on 1 to 7, so those are refused here. */
 function idleTimeout(value: unknown): number {
   const seconds = integer(value, "idleTimeout", 0, 960, serverDefaults.idleTimeout);
@@ -124,6 +154,16 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     tokens,
     maxModels: integer(options.maxModels, "maxModels", 1, 1_000_000, 10_000),
     data: options.data === undefined || options.data === "" ? undefined : options.data,
+    durability: {
+      mode: durabilityMode(options.durability),
+      checkpointSteps: integer(options.checkpointEverySteps, "checkpointEverySteps", 1, 2 ** 40, 100_000),
+      checkpointInterval: integer(options.checkpointEverySeconds, "checkpointEverySeconds", 1, 86_400, 60),
+      checkpointLogBytes: integer(options.checkpointLogBytes, "checkpointLogBytes", 1024, 2 ** 40, 64 * 2 ** 20),
+      dedupeWindow: integer(options.dedupeWindow, "dedupeWindow", 1, 1 << 20, 4096),
+      dedupeClients: integer(options.dedupeClients, "dedupeClients", 1, 1 << 16, 64),
+    },
+    maxModelBytes: integer(options.maxModelBytes, "maxModelBytes", 1024, 2 ** 32, 256 * 2 ** 20),
+    maxMemory: integer(options.maxMemory, "maxMemory", 1024, 2 ** 32, 3 * 2 ** 30),
     workers: options.workers,
     maxPayload,
     maxRows: integer(options.maxRows, "maxRows", 1, 1 << 24, serverDefaults.maxRows),

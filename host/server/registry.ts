@@ -7,6 +7,7 @@ import type { PoolEngine, PoolModel } from "../pool/pool.js";
 import { encode, encodeName } from "../protocol/codec.js";
 import type { Series } from "./metrics.js";
 import type { ModelInfo, UpdatePush } from "../protocol/messages.js";
+import { AppliedTrains } from "./applied.js";
 
 export type ServingEngine = Engine | PoolEngine;
 export type ServedModel = Model | PoolModel;
@@ -29,13 +30,22 @@ export interface ModelSeries {
 export class ModelEntry {
   lastLoss: number | null = null;
   series: ModelSeries | undefined;
+  /** The last logged operation handed to the model (durability.ts). */
+  lsn = 0;
+  /** The lsn its newest checkpoint holds, and its previous one's: the log must keep what is above that (the floor). */
+  checkpointLsn = 0;
+  floor = 0;
+  stepsSinceCheckpoint = 0;
+  /** Recent trains by (client id, seq), for resends. */
+  readonly applied: AppliedTrains;
   /** The name as MessagePack str, for the hand-written ack. */
   readonly nameBytes: Uint8Array;
   readonly listeners = new Set<StepListener>();
   private update: { version: number; frame: Uint8Array } | undefined;
 
-  constructor(readonly name: string, readonly model: ServedModel) {
+  constructor(readonly name: string, readonly model: ServedModel, dedupeWindow: number, dedupeClients: number) {
     this.nameBytes = encodeName(name);
+    this.applied = new AppliedTrains(dedupeWindow, dedupeClients);
   }
 
   get config(): ResolvedModelOptions {

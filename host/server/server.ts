@@ -25,8 +25,9 @@ const SETPOINT_WORK_BUDGET = 5e8;
 import { isLoopback, resolveServerOptions, type ResolvedGrant, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { ModelEntry, Registry, type ServingEngine } from "./registry.js";
 import { Session, Subscription } from "./session.js";
+import type { AppliedSlot } from "./applied.js";
 import { loadUws, type Uws } from "./uws.js";
-import { CheckpointStore } from "../store/checkpoints.js";
+import { Durability } from "./durability.js";
 
 const SERVER_NAME = "gradline/0.1.0";
 
@@ -67,7 +68,7 @@ class Server implements GradlineServer {
   private readonly models = new Registry();
   private readonly sessions = new Set<Session>();
   private readonly tokens: TokenCheck;
-  private readonly store: CheckpointStore | undefined;
+  private readonly durability: Durability;
   private listenSocket: us_listen_socket | undefined;
   private state: "serving" | "draining" | "closed" = "serving";
   private closing: Promise<void> | undefined;
@@ -85,13 +86,23 @@ class Server implements GradlineServer {
     private readonly options: ResolvedServerOptions,
   ) {
     this.tokens = new TokenCheck(options.tokens);
-    this.store = options.data === undefined ? undefined : new CheckpointStore(options.data);
     this.host = this.tokens.open && !isLoopback(options.host) ? "127.0.0.1" : options.host;
     this.metrics = serverMetrics({
       connections: () => this.sessions.size,
       queueDepth: () => this.models.queueDepth(),
       models: () => this.models.size,
+      degraded: () => (this.durability.failure ? 1 : 0),
     });
+    this.durability = new Durability(
+      { folder: options.data, ...options.durability },
+      this.models,
+      engine,
+      {
+        log: options.log,
+        storageError: (operation) => this.metrics.storageErrors.inc({ operation }),
+        checkpointed: () => this.metrics.checkpointRounds.inc(),
+      },
+    );
     this.batches = this.metrics.batches.series();
     this.samples = this.metrics.samples.series();
     this.app = uws.App();
@@ -136,8 +147,14 @@ class Server implements GradlineServer {
       },
     });
     this.app.get("/healthz", (res) => {
-      const status = this.state === "serving" ? "200 OK" : "503 Service Unavailable";
-      const body = JSON.stringify({ status: this.state === "serving" ? "ok" : this.state, models: this.models.size, connections: this.sessions.size });
+      // degraded: reads are served, writes refused with E_STORAGE until the data folder works again
+      const failure = this.durability.failure;
+      const state = this.state !== "serving" ? this.state : failure ? "degraded" : "ok";
+      const status = state === "ok" ? "200 OK" : "503 Service Unavailable";
+      const body = JSON.stringify({
+        status: state, models: this.models.size, connections: this.sessions.size, durability: this.durability.mode,
+        ...(failure ? { storage: `the data folder ${this.durability.folder} fails: ${failure.message}` } : {}),
+      });
       res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body));
     });
     this.app.get("/metrics", (res, req) => {
@@ -173,22 +190,9 @@ class Server implements GradlineServer {
     });
   }
 
-  /** Loads the data folder's checkpoints; a file that cannot be used is reported and left in place. */
-  async restore(): Promise<void> {
-    if (!this.store) return;
-    await this.store.init();
-    const { checkpoints, rejected } = await this.store.loadAll();
-    for (const { file, reason } of rejected) this.options.log(`gradline: skipped ${file} in ${this.store.folder}: ${reason}`);
-    for (const checkpoint of checkpoints) {
-      try {
-        const entry = new ModelEntry(checkpoint.model, this.engine.restoreModel(checkpoint.snapshot));
-        entry.lastLoss = checkpoint.loss;
-        this.add(entry);
-      } catch (error) {
-        this.options.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    this.options.log(`gradline: ${this.models.size} model(s) restored from ${this.store.folder}`);
+  /** Restores the data folder's models: checkpoints, then the log replayed over them. */
+  restore(): Promise<void> {
+    return this.durability.start((entry) => this.add(entry), (entry) => this.forget(entry));
   }
 
   close(): Promise<void> {
@@ -203,20 +207,12 @@ class Server implements GradlineServer {
     // New requests get E_SHUTDOWN; every accepted one finishes and is answered.
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
     try {
-      await this.checkpointAll();
+      await this.durability.close();
     } finally {
       for (const session of [...this.sessions]) session.end(1001, "server shutting down");
       await this.engine.close();
       this.state = "closed";
     }
-  }
-
-  private async checkpointAll(): Promise<void> {
-    if (!this.store) return;
-    for (const entry of this.models.values()) {
-      await this.store.save({ model: entry.name, snapshot: entry.model.snapshot(), loss: entry.lastLoss });
-    }
-    this.options.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
   }
 
   private describeEngine(): string {
@@ -272,7 +268,11 @@ class Server implements GradlineServer {
     switch (request.type) {
       case "hello": {
         const { maxPayload, maxRows, maxInflight } = this.options;
-        return this.reply(session, { type: "welcome", seq: request.seq, protocol: PROTOCOL_VERSION, server: SERVER_NAME, limits: { maxPayload, maxRows, maxInflight } } satisfies WelcomeReply);
+        if (request.clientId !== undefined) session.clientId = request.clientId;
+        return this.reply(session, {
+          type: "welcome", seq: request.seq, protocol: PROTOCOL_VERSION, server: SERVER_NAME, limits: { maxPayload, maxRows, maxInflight },
+          durability: this.durability.mode, dedupeWindow: this.options.durability.dedupeWindow,
+        } satisfies WelcomeReply);
       }
       case "create":
         return this.create(session, request);
@@ -351,30 +351,59 @@ class Server implements GradlineServer {
       }
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
     }
+    this.durability.checkWritable("create");
     if (this.models.size >= this.options.maxModels) throw errors.limit("models on this server", this.models.size + 1, this.options.maxModels, "Delete models that are no longer needed.");
     const grant = session.grant;
     if (grant.maxModels !== Infinity) {
       const held = [...this.models.values()].filter((entry) => covers(grant, entry.name)).length;
       if (held >= grant.maxModels) throw errors.limit("models this token covers", held + 1, grant.maxModels, "Delete models that are no longer needed.");
     }
-    const entry = new ModelEntry(request.model, this.engine.createModel(request.config));
+    this.checkMemory(request.config);
+    const entry = this.durability.newEntry(request.model, this.engine.createModel(request.config));
+    // registered now, so trains pipelined behind the create are logged after it; answered once it is durable
     this.add(entry);
-    this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+    this.begin(session);
+    this.durability.create(entry, entry.config, (error) => {
+      this.end(session);
+      if (!error) return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+      if (this.models.get(entry.name) === entry) this.forget(entry);
+      this.fail(session, error, request.seq, entry.name);
+    });
   }
 
-  /** Deletes a model and its checkpoint; the reply waits for the file to be gone, so a restart cannot bring it back. */
+  /** Refuses a model whose memory would pass maxModelBytes, or take the server past maxMemory. */
+  private checkMemory(config: CreateRequest["config"]): void {
+    const { inputs, outputs } = resolveModelOptions(config);
+    const bytes = this.engine.modelBytes(inputs, outputs);
+    if (bytes > this.options.maxModelBytes) {
+      throw errors.limit(`memory of a ${outputs}×${inputs} model (bytes)`, bytes, this.options.maxModelBytes, "Use fewer inputs or outputs.");
+    }
+    let total = bytes;
+    for (const entry of this.models.values()) total += this.engine.modelBytes(entry.model.inputs, entry.model.outputs);
+    if (total > this.options.maxMemory) {
+      throw errors.limit("memory of all models (bytes)", total, this.options.maxMemory, "Delete models that are no longer needed.");
+    }
+  }
+
+  /** Deletes a model; the reply waits until the delete is durable, so a restart cannot bring the model back. */
   private delete(session: Session, seq: Seq, entry: ModelEntry): void {
+    this.durability.checkWritable("delete");
+    this.forget(entry);
+    this.begin(session);
+    this.durability.delete(entry, (error) => {
+      this.end(session);
+      if (error) this.fail(session, error, seq, entry.name);
+      else this.reply(session, { type: "deleted", seq, model: entry.name });
+    });
+  }
+
+  /** Removes a model with its metric series. */
+  private forget(entry: ModelEntry): void {
     this.models.delete(entry);
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
     this.metrics.driftEvents.remove({ model: entry.name });
     for (const kind of ANOMALY_KINDS) this.metrics.anomalies.remove({ model: entry.name, kind });
-    if (!this.store) return this.reply(session, { type: "deleted", seq, model: entry.name });
-    this.begin(session);
-    this.store.remove(entry.name).then(
-      () => this.reply(session, { type: "deleted", seq, model: entry.name }),
-      (error: unknown) => this.fail(session, error, seq, entry.name),
-    ).finally(() => this.end(session));
   }
 
   private train(session: Session, request: TrainRequest, received: number): void {
@@ -384,7 +413,11 @@ class Server implements GradlineServer {
     if (request.y.length !== rows * model.outputs) {
       throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
     }
+    this.durability.checkWritable("train");
     const { seq } = request;
+    const client = session.clientId;
+    const first = client === undefined ? undefined : entry.applied.find(client, seq);
+    if (first) return this.resent(session, entry, seq, first);
     const ack = (result: TrainResult): Uint8Array => {
       const plain = !result.drift && result.anomalies.length === 0 && result.excluded === 0 && result.dropped === 0;
       // the common ack is written by hand; one with extras goes through the generic encoder
@@ -396,10 +429,13 @@ class Server implements GradlineServer {
       if (result.dropped > 0) reply.anomaliesDropped = result.dropped;
       return encode(reply);
     };
+    const slot = client === undefined ? undefined : entry.applied.begin(client, seq, this.durability.nextLsn);
     const applied = (result: TrainResult): void => {
       this.end(session);
+      if (slot) entry.applied.applied(slot, result);
       if (this.models.get(entry.name) !== entry) return session.send(ack(result)); // deleted meanwhile: no metrics, no updates
       entry.lastLoss = result.loss;
+      this.durability.stepped(entry);
       // series held by handle: no label strings on the hot path
       const series = entry.series!;
       this.batches.value++;
@@ -415,13 +451,29 @@ class Server implements GradlineServer {
         for (const listener of entry.listeners) listener.drifted(entry, result.drift);
       }
     };
-    // train() copies x and y before it returns: the frame's buffer may go after this call
-    const outcome = model.train(request.x as Samples, request.y as Samples);
-    this.begin(session);
-    if (!(outcome instanceof Promise)) return applied(outcome);
-    outcome.then(applied, (error: unknown) => {
+    const refused = (error: Error): void => {
       this.end(session);
+      if (slot) entry.applied.failed(client!, seq, slot, error);
       this.fail(session, error, seq, entry.name);
+    };
+    this.begin(session);
+    // x and y are views of reusable buffers: the log copies them, or train() does, before this returns
+    this.durability.train(entry, client ?? null, seq, request.x, request.y, (x, y) => {
+      const outcome = model.train(x as Samples, y as Samples);
+      if (!(outcome instanceof Promise)) return applied(outcome);
+      outcome.then(applied, refused);
+    }, refused);
+  }
+
+  /** A train resent under a (clientId, seq) the model already took: the first one's ack (or error), nothing applied. */
+  private resent(session: Session, entry: ModelEntry, seq: Seq, first: AppliedSlot): void {
+    this.metrics.duplicates.inc();
+    this.begin(session);
+    first.whenSettled((outcome) => {
+      this.end(session);
+      if ("error" in outcome) return this.fail(session, outcome.error, seq, entry.name);
+      const { loss, step, version } = outcome.ack;
+      this.reply(session, { type: "ack", seq, model: entry.name, loss, step, version, duplicate: true } satisfies AckReply);
     });
   }
 

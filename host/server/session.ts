@@ -25,6 +25,8 @@ export class Session {
   open = false;
   /** Requests received and not yet answered. */
   inflight = 0;
+  /** The id its hello gave: trains are then remembered by (id, seq), so a resend is not applied twice. */
+  clientId: string | undefined;
   readonly subscriptions = new Map<string, Subscription>();
   private readonly outbox: Uint8Array[] = [];
   private flushQueued = false;

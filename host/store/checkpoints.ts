@@ -1,16 +1,21 @@
-// Checkpoints in the data folder: one file per model, `<name>.ckpt`, holding the
-// model's snapshot with a SHA-256 of it. Written atomically: a temporary file,
-// fsync, rename over the old one, fsync of the folder; a crash leaves the old file
-// or the new one, never a mix. A file that fails its checks is reported and skipped.
+// Checkpoints in the data folder: per model `<name>.ckpt` and the generation before
+// it, `<name>.ckpt.prev`. A file holds the model's snapshot, the log position it
+// covers (lsn), the recently applied (client, seq) pairs and a SHA-256 of all that.
+// Written atomically: a temporary file, fsync, the current file renamed to .prev,
+// the temporary renamed to current, fsync of the folder. A crash leaves whole files
+// only; a file that fails its checks is reported and the generation before it used.
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Packr, Unpackr } from "msgpackr";
 import { MODEL_NAME } from "../protocol/messages.js";
+import { syncFolder } from "./files.js";
 
 export const CHECKPOINT_FORMAT = "gradline.checkpoint";
-export const CHECKPOINT_VERSION = 1;
-const SUFFIX = ".ckpt";
+/** 2 added lsn, floor and applied; version 1 files are still read. */
+export const CHECKPOINT_VERSION = 2;
+const CURRENT = ".ckpt";
+const PREVIOUS = ".ckpt.prev";
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
@@ -21,6 +26,17 @@ export interface Checkpoint {
   snapshot: Uint8Array;
   /** Loss of the model's last step, or null. */
   loss: number | null;
+  /** The last log record the snapshot holds. */
+  lsn: number;
+  /** The log must be kept from here on for this model to be rebuilt without this file (the previous generation's lsn). */
+  floor: number;
+  /** Recently applied trains by (client, seq), encoded by AppliedTrains. */
+  applied: Uint8Array | null;
+}
+
+export interface Rejected {
+  file: string;
+  reason: string;
 }
 
 const sha256 = (bytes: Uint8Array): Uint8Array => createHash("sha256").update(bytes).digest();
@@ -33,28 +49,49 @@ export class CheckpointStore {
     await mkdir(this.folder, { recursive: true });
   }
 
-  /** Every readable checkpoint, and a reason for each file that was not. */
-  async loadAll(): Promise<{ checkpoints: Checkpoint[]; rejected: { file: string; reason: string }[] }> {
+  /**
+   * The newest good checkpoint of every model in the folder. A current file that
+   * cannot be used is rejected, with its reason, and the previous generation taken.
+   */
+  async loadAll(): Promise<{ checkpoints: Checkpoint[]; rejected: Rejected[]; fellBack: string[] }> {
     const checkpoints: Checkpoint[] = [];
-    const rejected: { file: string; reason: string }[] = [];
-    for (const file of (await readdir(this.folder)).sort()) {
-      // a temporary file is a write that never finished: the .ckpt beside it is the good one
-      if (file.endsWith(`${SUFFIX}.tmp`)) await rm(join(this.folder, file), { force: true });
-      if (!file.endsWith(SUFFIX)) continue;
-      try {
-        checkpoints.push(decodeCheckpoint(await readFile(join(this.folder, file)), file.slice(0, -SUFFIX.length)));
-      } catch (error) {
-        rejected.push({ file, reason: error instanceof Error ? error.message : String(error) });
-      }
+    const rejected: Rejected[] = [];
+    const fellBack: string[] = [];
+    const files = await readdir(this.folder);
+    const names = new Set<string>();
+    for (const file of files) {
+      // a temporary file is a write that never finished: the files beside it are the good ones
+      if (file.endsWith(".tmp")) await rm(join(this.folder, file), { force: true }).catch(() => {});
+      else if (file.endsWith(CURRENT)) names.add(file.slice(0, -CURRENT.length));
+      else if (file.endsWith(PREVIOUS)) names.add(file.slice(0, -PREVIOUS.length));
     }
-    return { checkpoints, rejected };
+    for (const name of [...names].sort()) {
+      let found: Checkpoint | undefined;
+      for (const suffix of [CURRENT, PREVIOUS]) {
+        const file = name + suffix;
+        if (!files.includes(file)) {
+          if (suffix === CURRENT) rejected.push({ file, reason: "missing (only the previous generation is there)" });
+          continue;
+        }
+        try {
+          found = decodeCheckpoint(await readFile(join(this.folder, file)), name);
+          if (suffix === PREVIOUS) fellBack.push(name);
+          break;
+        } catch (error) {
+          rejected.push({ file, reason: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      if (found) checkpoints.push(found);
+    }
+    return { checkpoints, rejected, fellBack };
   }
 
   async save(checkpoint: Checkpoint): Promise<void> {
-    const bytes = packr.pack({
-      format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: checkpoint.model,
-      loss: checkpoint.loss, snapshot: checkpoint.snapshot, sha256: sha256(checkpoint.snapshot),
+    const body = packr.pack({
+      model: checkpoint.model, loss: checkpoint.loss, lsn: checkpoint.lsn, floor: checkpoint.floor,
+      snapshot: checkpoint.snapshot, applied: checkpoint.applied,
     });
+    const bytes = packr.pack({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, body, sha256: sha256(body) });
     const path = this.pathOf(checkpoint.model);
     const temporary = `${path}.tmp`;
     const file = await open(temporary, "w");
@@ -64,40 +101,57 @@ export class CheckpointStore {
     } finally {
       await file.close();
     }
+    await rename(path, path.slice(0, -CURRENT.length) + PREVIOUS).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
     await rename(temporary, path);
-    await this.syncFolder();
+    await syncFolder(this.folder);
   }
 
+  /** Removes both generations. */
   async remove(model: string): Promise<void> {
-    await rm(this.pathOf(model), { force: true });
-    await this.syncFolder();
+    const path = this.pathOf(model);
+    await rm(path, { force: true });
+    await rm(path.slice(0, -CURRENT.length) + PREVIOUS, { force: true });
+    await syncFolder(this.folder);
   }
 
   private pathOf(model: string): string {
     // names are checked by the protocol; this keeps any other caller inside the folder too
     if (!MODEL_NAME.test(model)) throw new Error(`invalid model name ${JSON.stringify(model)}`);
-    return join(this.folder, model + SUFFIX);
-  }
-
-  private async syncFolder(): Promise<void> {
-    const folder = await open(this.folder, "r");
-    try {
-      await folder.sync();
-    } finally {
-      await folder.close();
-    }
+    return join(this.folder, model + CURRENT);
   }
 }
 
 function decodeCheckpoint(bytes: Uint8Array, name: string): Checkpoint {
-  const value = unpackr.unpack(bytes) as Record<string, unknown>;
+  let value: Record<string, unknown>;
+  try {
+    value = unpackr.unpack(bytes) as Record<string, unknown>;
+  } catch {
+    throw new Error("not readable (truncated or not a checkpoint)");
+  }
   if (typeof value !== "object" || value === null || value.format !== CHECKPOINT_FORMAT) throw new Error("not a gradline checkpoint");
-  if (value.version !== CHECKPOINT_VERSION) throw new Error(`checkpoint version ${String(value.version)} is not supported (this build reads ${CHECKPOINT_VERSION})`);
+  if (value.version === 1) return decodeVersion1(value, name);
+  if (value.version !== CHECKPOINT_VERSION) throw new Error(`checkpoint version ${String(value.version)} is not supported (this build reads 1 and ${CHECKPOINT_VERSION})`);
+  const { body, sha256: digest } = value;
+  if (!(body instanceof Uint8Array) || !(digest instanceof Uint8Array)) throw new Error("body or checksum missing");
+  if (!Buffer.from(sha256(body)).equals(Buffer.from(digest))) throw new Error("checksum mismatch: the file is corrupt");
+  const fields = unpackr.unpack(body) as Record<string, unknown>;
+  if (fields.model !== name) throw new Error(`holds model ${JSON.stringify(fields.model)}, not ${JSON.stringify(name)}`);
+  const { snapshot, applied, lsn, floor } = fields;
+  if (!(snapshot instanceof Uint8Array)) throw new Error("snapshot missing");
+  if (!Number.isSafeInteger(lsn) || !Number.isSafeInteger(floor)) throw new Error("lsn or floor missing");
+  return {
+    model: name, snapshot, loss: typeof fields.loss === "number" ? fields.loss : null,
+    lsn: lsn as number, floor: floor as number, applied: applied instanceof Uint8Array ? applied : null,
+  };
+}
+
+/** Version 1 (written at shutdown only, before the log): its model holds everything, lsn 0. */
+function decodeVersion1(value: Record<string, unknown>, name: string): Checkpoint {
   if (value.model !== name) throw new Error(`holds model ${JSON.stringify(value.model)}, not ${JSON.stringify(name)}`);
-  const snapshot = value.snapshot;
-  const digest = value.sha256;
+  const { snapshot, sha256: digest } = value;
   if (!(snapshot instanceof Uint8Array) || !(digest instanceof Uint8Array)) throw new Error("snapshot or checksum missing");
   if (!Buffer.from(sha256(snapshot)).equals(Buffer.from(digest))) throw new Error("checksum mismatch: the file is corrupt");
-  const loss = typeof value.loss === "number" ? value.loss : null;
-  return { model: name, snapshot, loss };
+  return { model: name, snapshot, loss: typeof value.loss === "number" ? value.loss : null, lsn: 0, floor: 0, applied: null };
 }

@@ -230,6 +230,7 @@ describe("protocol interoperability (@msgpack/msgpack and hand-built frames agai
     expect(welcome).toEqual({
       type: "welcome", seq: 1000, protocol: 1, server: expect.stringMatching(/^gradline\//),
       limits: { maxPayload: 16 * 1024 * 1024, maxRows: 65_536, maxInflight: 4096 },
+      durability: "memory", dedupeWindow: 4096,
     });
     const wrong = await client.request({ type: "hello", protocol: 2 }, 0);
     expect(wrong).toMatchObject({ type: "error", seq: 0, code: "E_VERSION" });
@@ -355,7 +356,7 @@ describe("protocol interoperability (@msgpack/msgpack and hand-built frames agai
     const base = `http://127.0.0.1:${server.port}`;
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: "ok", models: 1, connections: 1 });
+    expect(await health.json()).toEqual({ status: "ok", models: 1, connections: 1, durability: "memory" });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     for (const name of ["gradline_connections", "gradline_messages_total", "gradline_batches_total", "gradline_errors_total", "gradline_step_latency_seconds_bucket", "gradline_model_step"]) {
       expect(metrics).toContain(name);

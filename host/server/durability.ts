@@ -1,0 +1,364 @@
+// What the server keeps in its data folder, and how: the write-ahead log (mode
+// "wal": a create, train or delete is logged and synced before it is applied or
+// answered), checkpoint rounds (every N steps of a model, T seconds, or so many
+// log bytes; and at shutdown), the log truncated behind them, the restore and
+// replay at start, and the storage-fault state (degraded) with its recovery probe.
+import { GradlineError, errors } from "../engine/errors.js";
+import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
+import { CheckpointStore } from "../store/checkpoints.js";
+import { probeWritable } from "../store/files.js";
+import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
+import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
+import type { TrainResult } from "../engine/model.js";
+
+export type DurabilityMode = "wal" | "checkpoint";
+
+export interface DurabilitySettings {
+  /** The data folder; none keeps everything in memory. */
+  folder: string | undefined;
+  mode: DurabilityMode;
+  /** A model's steps since its last checkpoint that start a round. */
+  checkpointSteps: number;
+  /** Seconds between rounds (when some model changed). */
+  checkpointInterval: number;
+  /** Log bytes since the last round that start one. */
+  checkpointLogBytes: number;
+  /** Remembered (client, seq) pairs per client and model, and clients per model. */
+  dedupeWindow: number;
+  dedupeClients: number;
+}
+
+export interface DurabilityHooks {
+  log(line: string): void;
+  /** A write to the data folder failed. */
+  storageError(operation: string): void;
+  checkpointed(): void;
+}
+
+/** Resolved options as createModel takes them: resolved "off" is null, an option's "off" is false. */
+const asOptions = (o: ResolvedModelOptions): ModelOptions => ({ ...o, anomaly: o.anomaly ?? false, drift: o.drift ?? false });
+
+/** Records replayed on start before their results are awaited (a model's queue holds 1024). */
+const REPLAY_WINDOW = 256;
+/** How often a degraded server tries the data folder again. */
+const PROBE_MS = 1000;
+
+export class Durability {
+  /** What keeps acked work: the log, checkpoints only, or nothing (no data folder). */
+  readonly mode: DurabilityMode | "memory";
+  /** The storage fault in progress: writes are refused until the probe succeeds. */
+  failure: Error | undefined;
+  private readonly store: CheckpointStore | undefined;
+  private wal: WriteAheadLog | undefined;
+  /** Lsns of the modes without a log: counted here, kept in checkpoints. */
+  private counter = 0;
+  private round: Promise<void> | undefined;
+  /** The durable lsn the last round covered: the log below it goes once no model needs it. */
+  private lastRoundLsn = 0;
+  private roundTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly settings: DurabilitySettings,
+    private readonly models: Registry,
+    private readonly engine: ServingEngine,
+    private readonly hooks: DurabilityHooks,
+  ) {
+    this.mode = settings.folder === undefined ? "memory" : settings.mode;
+    if (settings.folder !== undefined) this.store = new CheckpointStore(settings.folder);
+  }
+
+  get folder(): string | undefined {
+    return this.settings.folder;
+  }
+
+  /** The lsn the next logged operation gets. */
+  get nextLsn(): number {
+    return this.wal ? this.wal.next : this.counter + 1;
+  }
+
+  newEntry(name: string, model: ModelEntry["model"]): ModelEntry {
+    return new ModelEntry(name, model, this.settings.dedupeWindow, this.settings.dedupeClients);
+  }
+
+  // ---- start -----------------------------------------------------------------
+
+  /** Restores every model from its checkpoint and replays the log over them; `add` and `remove` keep the server's books. */
+  async start(add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    await store.init().catch((error: unknown) => this.fault("creating the data folder", error));
+    const { checkpoints, rejected, fellBack } = await store.loadAll();
+    for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
+    for (const name of fellBack) this.hooks.log(`gradline: model ${name} restored from its previous checkpoint generation`);
+    let newest = 0;
+    for (const checkpoint of checkpoints) {
+      try {
+        const entry = this.newEntry(checkpoint.model, this.engine.restoreModel(checkpoint.snapshot));
+        if (checkpoint.applied) entry.applied.restore(checkpoint.applied);
+        entry.lastLoss = checkpoint.loss;
+        entry.lsn = entry.checkpointLsn = checkpoint.lsn;
+        entry.floor = checkpoint.floor;
+        add(entry);
+        newest = Math.max(newest, checkpoint.lsn);
+      } catch (error) {
+        this.hooks.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    this.counter = newest;
+    let replayed = 0;
+    if (this.mode === "wal") {
+      const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
+      for (const d of damage) {
+        this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash loses only batches never acknowledged)`);
+      }
+      replayed = await this.replay(records, add, remove);
+      this.wal = wal;
+      this.lastRoundLsn = 0;
+    }
+    this.hooks.log(`gradline: ${this.models.size} model(s) restored from ${store.folder}${this.mode === "wal" ? `, ${replayed} logged operation(s) replayed` : ""} (durability: ${this.mode})`);
+    if (!this.failure) {
+      const probe = await probeWritable(store.folder);
+      if (probe) this.fault("checking the data folder", probe);
+    }
+    this.roundTimer = setInterval(() => void this.checkpointRound(), this.settings.checkpointInterval * 1000);
+    this.roundTimer.unref();
+  }
+
+  /** Applies the logged operations newer than each model's checkpoint, in log order. */
+  private async replay(records: WalRecord[], add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void): Promise<number> {
+    const cancelled = new Set(records.filter((r) => r.kind === "cancel").map((r) => (r as { target: number }).target));
+    let pending: Promise<unknown>[] = [];
+    let replayed = 0;
+    for (const record of records) {
+      const entry = this.models.get(record.model);
+      if (entry && entry.lsn >= record.lsn) continue; // its checkpoint holds it
+      switch (record.kind) {
+        case "create": {
+          if (entry) remove(entry); // deleted and created again: the delete's record was covered
+          const created = this.newEntry(record.model, this.engine.createModel(asOptions(record.options)));
+          created.lsn = record.lsn;
+          created.checkpointLsn = created.floor = record.lsn - 1;
+          add(created);
+          break;
+        }
+        case "delete":
+          if (entry) {
+            await Promise.all(pending);
+            pending = [];
+            remove(entry);
+            await this.store!.remove(record.model).catch((error: unknown) => this.fault("removing a checkpoint", error));
+          }
+          break;
+        case "train": {
+          if (!entry || cancelled.has(record.lsn)) continue;
+          entry.lsn = record.lsn;
+          const slot = record.client === null ? undefined : entry.applied.begin(record.client, record.seq, record.lsn);
+          const outcome = Promise.resolve(entry.model.train(record.x, record.y)).then(
+            (result: TrainResult) => {
+              entry.lastLoss = result.loss;
+              if (slot) entry.applied.applied(slot, result);
+            },
+            (error: Error) => {
+              if (slot) entry.applied.failed(record.client!, record.seq, slot, error);
+            },
+          );
+          pending.push(outcome);
+          if (pending.length >= REPLAY_WINDOW) {
+            await Promise.all(pending);
+            pending = [];
+          }
+          break;
+        }
+        case "cancel":
+          continue;
+      }
+      replayed++;
+    }
+    await Promise.all(pending);
+    return replayed;
+  }
+
+  // ---- writes ----------------------------------------------------------------
+
+  /** Refuses a write while the data folder cannot take one. */
+  checkWritable(what: string): void {
+    if (this.failure) throw errors.storage(what, this.failure);
+  }
+
+  /** Makes a new model durable: logged (wal) or checkpointed (checkpoint mode) before `done`. */
+  create(entry: ModelEntry, options: ResolvedModelOptions, done: (error?: GradlineError) => void): void {
+    const lsn = this.take();
+    entry.lsn = lsn;
+    entry.checkpointLsn = entry.floor = lsn - 1;
+    if (this.wal) {
+      this.append({ kind: "create", model: entry.name, options }, "create", done);
+    } else if (this.store) {
+      this.saveEntry(entry).then(() => done(), (error: unknown) => done(this.fault("writing a checkpoint", error, "create")));
+    } else {
+      done();
+    }
+  }
+
+  /**
+   * Makes a batch durable, then hands it to `submit` (in log order, per model). With
+   * a log, x and y are copied into the record and `submit` gets views of the copy.
+   * `refused` hears of a batch that could not be logged or submitted.
+   */
+  train(entry: ModelEntry, client: string | null, seq: number, x: Float32Array, y: Float32Array,
+    submit: (x: Float32Array, y: Float32Array) => void, refused: (error: GradlineError | Error) => void): void {
+    const wal = this.wal;
+    if (!wal) {
+      entry.lsn = this.take();
+      try {
+        submit(x, y);
+      } catch (error) {
+        refused(error as Error);
+      }
+      return;
+    }
+    const frame = wal.encodeNext({ kind: "train", model: entry.name, client, seq, x, y });
+    const lsn = this.take();
+    const data = trainData(frame);
+    wal.append({ kind: "train", model: entry.name, client, seq, x, y }, (error) => {
+      if (error) return refused(this.fault("writing the log", error, "train"));
+      entry.lsn = lsn;
+      try {
+        submit(data.x, data.y);
+      } catch (cause) {
+        // logged but not applied (engine queue full, memory): the log must say so, or a replay would apply it
+        try {
+          wal.append({ kind: "cancel", model: entry.name, target: lsn }, (failed) => {
+            if (failed) this.fault("writing the log", failed, "cancel");
+          });
+        } catch {
+          // the log is failing: its fault is already reported
+        }
+        refused(cause as Error);
+      }
+    }, frame);
+  }
+
+  /** Makes a delete durable: logged, and both checkpoint generations removed. */
+  delete(entry: ModelEntry, done: (error?: GradlineError) => void): void {
+    const remove = () => {
+      if (!this.store) return done();
+      this.store.remove(entry.name).then(() => done(), (error: unknown) => done(this.fault("removing a checkpoint", error, "delete")));
+    };
+    if (!this.wal) return remove();
+    this.append({ kind: "delete", model: entry.name }, "delete", (error) => (error ? done(error) : remove()));
+  }
+
+  /** Counts a step; starts a round when a model or the log has grown enough since the last. */
+  stepped(entry: ModelEntry): void {
+    entry.stepsSinceCheckpoint++;
+    if (!this.store || this.round || this.closed) return;
+    const logFull = (this.wal?.bytesSinceRotate ?? 0) >= this.settings.checkpointLogBytes;
+    if (entry.stepsSinceCheckpoint >= this.settings.checkpointSteps || logFull) void this.checkpointRound();
+  }
+
+  // ---- rounds ----------------------------------------------------------------
+
+  /**
+   * Checkpoints every model that changed (or whose old log records keep the log
+   * from shrinking), then deletes the log segments no model needs any more.
+   */
+  checkpointRound(): Promise<void> {
+    if (!this.store || this.failure) return Promise.resolve();
+    this.round ??= this.runRound().finally(() => (this.round = undefined));
+    return this.round;
+  }
+
+  private async runRound(): Promise<void> {
+    try {
+      // every record up to `durable` is in its model's queue: a snapshot queued now holds it
+      const durable = this.wal ? await this.wal.rotate() : this.counter;
+      for (const entry of [...this.models.values()]) {
+        const changed = entry.lsn > entry.checkpointLsn;
+        const pinsLog = entry.lsn > entry.floor && entry.floor < this.lastRoundLsn;
+        if ((changed || pinsLog) && this.models.get(entry.name) === entry) await this.saveEntry(entry);
+      }
+      if (this.wal) {
+        let needed = durable;
+        for (const entry of this.models.values()) if (entry.lsn > entry.floor) needed = Math.min(needed, entry.floor);
+        await this.wal.truncateThrough(needed);
+      }
+      this.lastRoundLsn = durable;
+      this.hooks.checkpointed();
+    } catch (error) {
+      this.fault("writing a checkpoint", error, "checkpoint");
+    }
+  }
+
+  /** Writes one model's checkpoint at the lsn of the last operation queued on it. */
+  private async saveEntry(entry: ModelEntry): Promise<void> {
+    const lsn = entry.lsn;
+    let snapshot: Uint8Array;
+    try {
+      snapshot = "settledSnapshot" in entry.model ? await entry.model.settledSnapshot() : entry.model.snapshot();
+    } catch (error) {
+      if (this.models.get(entry.name) !== entry) return; // deleted meanwhile: nothing to keep
+      throw error;
+    }
+    if (this.models.get(entry.name) !== entry) return;
+    const steps = entry.stepsSinceCheckpoint;
+    await this.store!.save({ model: entry.name, snapshot, loss: entry.lastLoss, lsn, floor: entry.checkpointLsn, applied: entry.applied.encode(lsn) });
+    entry.floor = entry.checkpointLsn;
+    entry.checkpointLsn = lsn;
+    entry.stepsSinceCheckpoint -= steps;
+  }
+
+  /** Ends with a round over every model; waits for the log. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.roundTimer);
+    clearInterval(this.probeTimer);
+    await this.round;
+    if (this.store && !this.failure) {
+      await this.checkpointRound();
+      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
+    } else if (this.failure) {
+      this.hooks.log(`gradline: no checkpoint at shutdown: the data folder fails (${this.failure.message}); ${this.mode === "wal" ? "the log holds every acknowledged batch" : "changes since the last checkpoint are lost"}`);
+    }
+    await this.wal?.close();
+  }
+
+  // ---- faults ----------------------------------------------------------------
+
+  /** Enters the degraded state (once) and returns the error to answer with. */
+  private fault(operation: string, cause: unknown, what = operation): GradlineError {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    this.hooks.storageError(operation);
+    if (!this.failure) {
+      this.failure = error;
+      this.hooks.log(`gradline: DEGRADED: ${operation} in ${this.settings.folder} failed (${error.message}); writes are refused until it works again`);
+      this.probeTimer = setInterval(() => void this.probe(), PROBE_MS);
+      this.probeTimer.unref();
+    }
+    return cause instanceof GradlineError ? cause : errors.storage(what, error);
+  }
+
+  /** Tries the folder again; on success the log resumes in a new segment and a round catches up. */
+  private async probe(): Promise<void> {
+    if (!this.failure || !this.store) return;
+    if (await probeWritable(this.store.folder)) return;
+    clearInterval(this.probeTimer);
+    this.wal?.resume();
+    this.failure = undefined;
+    this.hooks.log(`gradline: the data folder ${this.store.folder} takes writes again; serving normally`);
+    await this.checkpointRound();
+  }
+
+  private take(): number {
+    return this.wal ? this.wal.next : ++this.counter;
+  }
+
+  private append(entry: Parameters<WriteAheadLog["append"]>[0], what: string, done: (error?: GradlineError) => void): void {
+    try {
+      this.wal!.append(entry, (error) => done(error ? this.fault("writing the log", error, what) : undefined));
+    } catch (error) {
+      done(this.fault("writing the log", error, what));
+    }
+  }
+}
