@@ -30,6 +30,8 @@ import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
 
 const SERVER_NAME = "gradline/0.1.0";
+/** Characters of an error message sent back. */
+const MAX_MESSAGE = 1000;
 
 export interface GradlineServer {
   readonly host: string;
@@ -153,7 +155,8 @@ class Server implements GradlineServer {
       const status = state === "ok" ? "200 OK" : "503 Service Unavailable";
       const body = JSON.stringify({
         status: state, models: this.models.size, connections: this.sessions.size, durability: this.durability.mode,
-        ...(failure ? { storage: `the data folder ${this.durability.folder} fails: ${failure.message}` } : {}),
+        // the error's code only: the path and the system's words are for the log, not for anyone who asks
+        ...(failure ? { storage: `writes to the data folder fail (${(failure as NodeJS.ErrnoException).code ?? "error"}); see the server log` } : {}),
       });
       res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body));
     });
@@ -536,7 +539,9 @@ class Server implements GradlineServer {
     const known = error instanceof GradlineError ? error : errors.internal(error);
     if (known.code === "E_INTERNAL") this.options.log(`gradline: internal error: ${known.cause instanceof Error ? known.cause.stack : String(known.cause)}`);
     this.metrics.errors.inc({ code: known.code });
-    const reply: ErrorReply = { type: "error", code: known.code, message: known.message };
+    // a message may quote what the client sent: never more than a screenful of it back
+    const message = known.message.length > MAX_MESSAGE ? `${known.message.slice(0, MAX_MESSAGE)}… (cut at ${MAX_MESSAGE} characters)` : known.message;
+    const reply: ErrorReply = { type: "error", code: known.code, message };
     if (seq !== undefined) reply.seq = seq;
     if (model !== undefined) reply.model = model;
     session.send(encode(reply));

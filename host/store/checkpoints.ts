@@ -66,6 +66,11 @@ export class CheckpointStore {
       else if (file.endsWith(PREVIOUS)) names.add(file.slice(0, -PREVIOUS.length));
     }
     for (const name of [...names].sort()) {
+      if (!MODEL_NAME.test(name)) {
+        // no request could have made it: a file put there by hand
+        rejected.push({ file: files.find((f) => f.startsWith(name) && (f.endsWith(CURRENT) || f.endsWith(PREVIOUS)))!, reason: "not a valid model name (docs/PROTOCOL.md)" });
+        continue;
+      }
       let found: Checkpoint | undefined;
       for (const suffix of [CURRENT, PREVIOUS]) {
         const file = name + suffix;

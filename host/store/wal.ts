@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { Packr, Unpackr } from "msgpackr";
 import type { ResolvedModelOptions } from "../engine/options.js";
+import { MODEL_NAME } from "../protocol/messages.js";
 import { syncFolder } from "./files.js";
 
 export type WalEntry =
@@ -109,6 +110,7 @@ function decodeBody(body: Uint8Array): WalRecord {
   if (!Number.isSafeInteger(lsn) || lsn < 1) throw new Error(`bad lsn ${lsn}`);
   const fixed = fixedBytes(kind);
   const model = text.decode(body.subarray(fixed, fixed + nameLength));
+  if (!MODEL_NAME.test(model)) throw new Error(`invalid model name ${JSON.stringify(model.slice(0, 140))}`);
   const head = pad8(fixed + nameLength + clientLength);
   switch (kind) {
     case KIND.delete:

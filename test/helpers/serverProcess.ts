@@ -1,5 +1,6 @@
 // The real CLI server in a child process, for tests that signal or kill it.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const cli = fileURLToPath(new URL("../../dist/host/cli.js", import.meta.url));
@@ -41,4 +42,18 @@ export function serverRefuses(args: string[], env: Record<string, string> = {}):
     clearTimeout(timer);
     resolve({ code, output });
   }));
+}
+
+/**
+ * A port free now, for a server that restarts on the same port (uWS sets
+ * SO_REUSEADDR only for a fixed port; with port 0, old connections' TIME_WAIT
+ * would block rebinding the one it got).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }

@@ -3,11 +3,10 @@
 // has the model back from its data folder.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, startServer, type Update } from "../../host/index.js";
-import { spawnServer } from "../helpers/serverProcess.js";
+import { freePort, spawnServer } from "../helpers/serverProcess.js";
 
 describe("client reconnect", () => {
   let data = "";
@@ -55,12 +54,3 @@ describe("client reconnect", () => {
     client.close();
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
