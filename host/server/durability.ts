@@ -211,6 +211,7 @@ export class Durability {
     const wal = this.wal;
     if (!wal) {
       entry.lsn = this.take();
+      entry.trainsSinceCheckpoint++;
       try {
         submit(x, y);
       } catch (error) {
@@ -224,6 +225,7 @@ export class Durability {
     wal.append({ kind: "train", model: entry.name, client, seq, x, y }, (error) => {
       if (error) return refused(this.fault("writing the log", error, "train"));
       entry.lsn = lsn;
+      entry.trainsSinceCheckpoint++;
       try {
         submit(data.x, data.y);
       } catch (cause) {
@@ -250,12 +252,11 @@ export class Durability {
     this.append({ kind: "delete", model: entry.name }, "delete", (error) => (error ? done(error) : remove()));
   }
 
-  /** Counts a step; starts a round when a model or the log has grown enough since the last. */
+  /** After a step: starts a round when the model or the log has grown enough since the last. */
   stepped(entry: ModelEntry): void {
-    entry.stepsSinceCheckpoint++;
     if (!this.store || this.round || this.closed) return;
     const logFull = (this.wal?.bytesSinceRotate ?? 0) >= this.settings.checkpointLogBytes;
-    if (entry.stepsSinceCheckpoint >= this.settings.checkpointSteps || logFull) void this.checkpointRound();
+    if (entry.trainsSinceCheckpoint >= this.settings.checkpointSteps || logFull) void this.checkpointRound();
   }
 
   // ---- rounds ----------------------------------------------------------------
@@ -293,7 +294,9 @@ export class Durability {
 
   /** Writes one model's checkpoint at the lsn of the last operation queued on it. */
   private async saveEntry(entry: ModelEntry): Promise<void> {
+    // what the snapshot queued now will hold
     const lsn = entry.lsn;
+    const trains = entry.trainsSinceCheckpoint;
     let snapshot: Uint8Array;
     try {
       snapshot = "settledSnapshot" in entry.model ? await entry.model.settledSnapshot() : entry.model.snapshot();
@@ -302,11 +305,10 @@ export class Durability {
       throw error;
     }
     if (this.models.get(entry.name) !== entry) return;
-    const steps = entry.stepsSinceCheckpoint;
     await this.store!.save({ model: entry.name, snapshot, loss: entry.lastLoss, lsn, floor: entry.checkpointLsn, applied: entry.applied.encode(lsn) });
     entry.floor = entry.checkpointLsn;
     entry.checkpointLsn = lsn;
-    entry.stepsSinceCheckpoint -= steps;
+    entry.trainsSinceCheckpoint -= trains;
   }
 
   /** Ends with a round over every model; waits for the log. */

@@ -35,7 +35,8 @@ export class ModelEntry {
   /** The lsn its newest checkpoint holds, and its previous one's: the log must keep what is above that (the floor). */
   checkpointLsn = 0;
   floor = 0;
-  stepsSinceCheckpoint = 0;
+  /** Trains handed to the model since the lsn of its newest checkpoint. */
+  trainsSinceCheckpoint = 0;
   /** Recent trains by (client id, seq), for resends. */
   readonly applied: AppliedTrains;
   /** The name as MessagePack str, for the hand-written ack. */

@@ -354,8 +354,15 @@ export class WriteAheadLog {
         // the new file's name must survive a crash too
         await syncFolder(this.folder);
       }
-      const { bytesWritten } = await this.handle.writev(frames);
-      if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
+      let written = (await this.handle.writev(frames)).bytesWritten;
+      if (written < bytes) {
+        // a short write: the rest again, which either goes or says why not (ENOSPC …)
+        const rest = Buffer.concat(frames).subarray(written);
+        for (let at = 0; at < rest.length; at += written) {
+          written = (await this.handle.write(rest, at)).bytesWritten;
+          if (written === 0) throw new Error(`short write: ${bytes - rest.length + at} of ${bytes} bytes`);
+        }
+      }
       await this.handle.datasync();
       this.size += bytes;
       this.bytesSinceRotate += bytes;
