@@ -157,6 +157,9 @@ export class WriteAheadLog {
   failure: Error | undefined;
   /** Bytes written since open or the last rotate. */
   bytesSinceRotate = 0;
+  /** Writes made durable (one fdatasync each, however many records they held), and the records in them. */
+  syncs = 0;
+  records = 0;
   private readonly segments: Segment[] = [];
   private handle: FileHandle | undefined;
   private size = 0;
@@ -364,6 +367,8 @@ export class WriteAheadLog {
         }
       }
       await this.handle.datasync();
+      this.syncs++;
+      this.records += group.length;
       this.size += bytes;
       this.bytesSinceRotate += bytes;
       return undefined;

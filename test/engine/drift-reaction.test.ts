@@ -101,4 +101,31 @@ describe("drift reactions", () => {
     }
     expect(expected.every((e) => e.alarms.length > 0)).toBe(true);
   });
+  it("a snapshot taken mid-warm-up, mid-test or mid-boost restores the detector and the boosted rate: the restored model goes on bit-identically", async () => {
+    const engine = await createEngine({ workers: 0 });
+    const options: ModelOptions = { inputs: 3, outputs: 2, optimizer: { type: "momentum", lr: 0.01, momentum: 0.9 }, drift: { onDrift: "boost", boost: 5, boostSteps: 40 } };
+    const data = batches(3, 450);
+    for (const at of [20, 200, CHANGE + 25]) {
+      const original = engine.createModel(options);
+      for (const { x, y } of data.slice(0, at)) original.train(x, y);
+      const copy = engine.restoreModel(original.snapshot());
+      const alarms: number[][] = [[], []];
+      for (const { x, y } of data.slice(at)) {
+        [original, copy].forEach((model, k) => {
+          const drift = model.train(x, y).drift;
+          if (drift) alarms[k]!.push(drift.step);
+        });
+      }
+      expect(alarms[1], `snapshot at ${at}`).toEqual(alarms[0]);
+      expect(Buffer.from(copy.snapshot()).equals(Buffer.from(original.snapshot())), `snapshot at ${at}: same bytes at the end`).toBe(true);
+      original.dispose();
+      copy.dispose();
+    }
+    // the mid-boost case really was mid-boost: the alarm came before CHANGE + 25
+    const probe = engine.createModel(options);
+    const first = data.findIndex(({ x, y }) => probe.train(x, y).drift);
+    expect(first).toBeLessThan(CHANGE + 25);
+    expect(first + 40).toBeGreaterThan(CHANGE + 25);
+    engine.close();
+  });
 });
