@@ -88,8 +88,10 @@ export class Durability {
   async start(add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void): Promise<void> {
     const store = this.store;
     if (!store) return;
-    await store.init().catch((error: unknown) => this.fault("creating the data folder", error));
-    const { checkpoints, rejected, fellBack } = await store.loadAll();
+    // a folder that cannot be read is refused: serving without knowing its models would fork them
+    const { checkpoints, rejected, fellBack } = await store.init().then(() => store.loadAll()).catch((error: unknown) => {
+      throw new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    });
     for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
     for (const name of fellBack) this.hooks.log(`gradline: model ${name} restored from its previous checkpoint generation`);
     let newest = 0;
@@ -202,12 +204,13 @@ export class Durability {
   }
 
   /**
-   * Makes a batch durable, then hands it to `submit` (in log order, per model). With
-   * a log, x and y are copied into the record and `submit` gets views of the copy.
-   * `refused` hears of a batch that could not be logged or submitted.
+   * Makes a batch durable, then hands it to `submit` (in log order, per model), which
+   * returns the step's outcome. With a log, x and y are copied into the record and
+   * `submit` gets views of the copy. `refused` hears of a batch that could not be
+   * logged, or that `submit` threw on.
    */
   train(entry: ModelEntry, client: string | null, seq: number, x: Float32Array, y: Float32Array,
-    submit: (x: Float32Array, y: Float32Array) => void, refused: (error: GradlineError | Error) => void): void {
+    submit: (x: Float32Array, y: Float32Array) => unknown, refused: (error: GradlineError | Error) => void): void {
     const wal = this.wal;
     if (!wal) {
       entry.lsn = this.take();
@@ -219,17 +222,17 @@ export class Durability {
       }
       return;
     }
-    const frame = wal.encodeNext({ kind: "train", model: entry.name, client, seq, x, y });
+    const record = { kind: "train", model: entry.name, client, seq, x, y } as const;
+    const frame = wal.encodeNext(record);
     const lsn = this.take();
     const data = trainData(frame);
-    wal.append({ kind: "train", model: entry.name, client, seq, x, y }, (error) => {
+    const logged = (error: Error | undefined): void => {
       if (error) return refused(this.fault("writing the log", error, "train"));
       entry.lsn = lsn;
       entry.trainsSinceCheckpoint++;
-      try {
-        submit(data.x, data.y);
-      } catch (cause) {
-        // logged but not applied (engine queue full, memory): the log must say so, or a replay would apply it
+      // Logged but not applied (engine queue full, no memory, or the step refused its data):
+      // the log says so, or a replay would apply what the client was told failed.
+      const cancel = (): void => {
         try {
           wal.append({ kind: "cancel", model: entry.name, target: lsn }, (failed) => {
             if (failed) this.fault("writing the log", failed, "cancel");
@@ -237,9 +240,20 @@ export class Durability {
         } catch {
           // the log is failing: its fault is already reported
         }
+      };
+      try {
+        const outcome = submit(data.x, data.y);
+        if (outcome instanceof Promise) outcome.catch(cancel); // the caller answers the client
+      } catch (cause) {
+        cancel();
         refused(cause as Error);
       }
-    }, frame);
+    };
+    try {
+      wal.append(record, logged, frame);
+    } catch (error) {
+      refused(this.fault("writing the log", error, "train"));
+    }
   }
 
   /** Makes a delete durable: logged, and both checkpoint generations removed. */

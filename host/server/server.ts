@@ -465,6 +465,7 @@ class Server implements GradlineServer {
       const outcome = model.train(x as Samples, y as Samples);
       if (!(outcome instanceof Promise)) return applied(outcome);
       outcome.then(applied, refused);
+      return outcome;
     }, refused);
   }
 

@@ -172,6 +172,32 @@ describe("durability", () => {
     }
   });
 
+  it("a logged batch the engine then refuses (queue full) is cancelled in the log: a replay does not apply it", async () => {
+    const data = await folder("gradline-cancel-");
+    const server = await startServer({ port: 0, workers: 1, data, engine: { maxQueuedPerModel: 4 }, log: () => {} });
+    const wire = await session(server.url);
+    await wire.call({ type: "create", seq: 1, model: "line", config });
+    const replies = await trainRange(wire, 0, 300);
+    const acked = [...replies].filter(([, r]) => r.type === "ack").sort(([, p], [, q]) => (p.step as number) - (q.step as number)).map(([i]) => i);
+    const busy = [...replies.values()].filter((r) => r.type === "error");
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy.every((r) => r.code === "E_BUSY")).toBe(true);
+    // the files as a crash would leave them (every reply is in; the cancel records are being synced)
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const copy = await folder("gradline-cancel-copy-");
+    await cp(data, copy, { recursive: true });
+    wire.close();
+    await server.close();
+
+    const again = await startServer({ port: 0, workers: 1, data: copy, log: () => {} });
+    const wire2 = await session(again.url);
+    const restored = await wire2.call({ type: "params", seq: 2, model: "line" });
+    expect(restored.step).toBe(acked.length);
+    expect(weights(restored)).toEqual(await reference(acked));
+    wire2.close();
+    await again.close();
+  });
+
   it("a full data folder: E_STORAGE instead of a false ack, degraded /healthz and metrics, reads still served; recovers when space is freed", async () => {
     const disk = await smallDisk("3m");
     const data = join(disk, "data");
