@@ -124,7 +124,7 @@ export class GradlineClient {
 
   constructor(readonly url: string, private readonly options: ClientOptions) {
     this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
-    this.clientId = options.clientId ?? globalThis.crypto.randomUUID();
+    this.clientId = options.clientId ?? randomId();
     this.opened = this.dial(true);
   }
 
@@ -384,6 +384,11 @@ export class GradlineClient {
   private failWaiting(why: string): void {
     for (const { pending, sent } of this.waiting.splice(0)) pending.reject(errors.closed(why, sent));
   }
+}
+
+/** 128 random bits as hex: getRandomValues, unlike randomUUID, also works on pages not served over https. */
+function randomId(): string {
+  return Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function infoOf(reply: ModelReply): ModelInfo {
