@@ -108,21 +108,26 @@ export class Durability {
         this.hooks.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    this.counter = newest;
-    let replayed = 0;
-    if (this.mode === "wal") {
-      const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
-      for (const d of damage) {
-        this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash loses only batches never acknowledged)`);
-      }
-      replayed = await this.replay(records, add, remove);
-      this.wal = wal;
-      this.lastRoundLsn = 0;
+    // the log is read in every mode: a folder last served with "wal" may hold acked batches
+    const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
+    const newestFile = wal.files.at(-1);
+    for (const d of damage) {
+      const what = d.file === newestFile
+        ? "a write cut short by a crash: only batches never acknowledged are lost"
+        : "the log is damaged: acknowledged batches after this point of that file are lost";
+      this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (${what})`);
     }
-    this.hooks.log(`gradline: ${this.models.size} model(s) restored from ${store.folder}${this.mode === "wal" ? `, ${replayed} logged operation(s) replayed` : ""} (durability: ${this.mode})`);
-    if (!this.failure) {
-      const probe = await probeWritable(store.folder);
-      if (probe) this.fault("checking the data folder", probe);
+    const replayed = await this.replay(records, add, remove);
+    this.counter = wal.next - 1;
+    this.hooks.log(`gradline: ${this.models.size} model(s) restored from ${store.folder}, ${replayed} logged operation(s) replayed (durability: ${this.mode})`);
+    const probe = await probeWritable(store.folder);
+    if (probe) this.fault("checking the data folder", probe);
+    if (this.mode === "wal") {
+      this.wal = wal;
+    } else if (wal.files.length > 0 && !this.failure) {
+      // checkpoint mode over an old log: what it held goes into checkpoints, then the log goes
+      await this.checkpointRound();
+      if (!this.failure) await wal.truncateThrough(Number.MAX_SAFE_INTEGER);
     }
     this.roundTimer = setInterval(() => void this.checkpointRound(), this.settings.checkpointInterval * 1000);
     this.roundTimer.unref();

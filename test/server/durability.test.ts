@@ -304,6 +304,28 @@ describe("durability", () => {
     expect(await again.exited).toBe(0);
   });
 
+  it("a folder last served with the log, opened in checkpoint mode: the log's batches go into checkpoints, then the log goes", async () => {
+    const data = await folder("gradline-switch-");
+    const server = await startServer({ port: 0, workers: 1, data, log: () => {} });
+    const wire = await session(server.url);
+    await wire.call({ type: "create", seq: 1, model: "line", config });
+    await trainRange(wire, 0, 60);
+    const image = await folder("gradline-switch-image-");
+    await cp(data, image, { recursive: true }); // as a crash leaves it: no checkpoint yet
+    wire.close();
+    await server.close();
+    expect((await readdir(image)).filter((f) => f.endsWith(".ckpt"))).toEqual([]);
+
+    const again = await startServer({ port: 0, workers: 1, data: image, durability: "checkpoint", log: () => {} });
+    expect((await readdir(image)).sort()).toEqual(["line.ckpt"]);
+    const wire2 = await session(again.url);
+    const restored = await wire2.call({ type: "params", seq: 2, model: "line" });
+    expect(restored.step).toBe(60);
+    expect(weights(restored)).toEqual(await reference(Array.from({ length: 60 }, (_, i) => i)));
+    wire2.close();
+    await again.close();
+  });
+
   it("a resent (clientId, seq) gets the first ack and is not applied again; without a clientId, or after a refused step, it is applied", async () => {
     const server = await startServer({ port: 0, workers: 1, log: () => {} });
     const a = await session(server.url, "plc-7");
