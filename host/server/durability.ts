@@ -112,6 +112,10 @@ export class Durability {
     const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
     const newestFile = wal.files.at(-1);
     for (const d of damage) {
+      if (d.unread === 0) {
+        this.hooks.log(`gradline: log ${d.file}: ${d.reason} (written during a storage fault and never acknowledged, or a log file was removed by hand)`);
+        continue;
+      }
       const what = d.file === newestFile
         ? "a write cut short by a crash: only batches never acknowledged are lost"
         : "the log is damaged: acknowledged batches after this point of that file are lost";

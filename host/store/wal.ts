@@ -25,7 +25,7 @@ export type WalEntry =
 
 export type WalRecord = WalEntry & { lsn: number };
 
-/** What reading the log found wrong: a segment cut short, with how many bytes were left unread. */
+/** What reading the log found wrong: a segment cut short (with the bytes left unread), or lsns missing before a segment (unread 0). */
 export interface WalDamage {
   file: string;
   offset: number;
@@ -189,6 +189,8 @@ export class WriteAheadLog {
     for (const file of files) {
       const firstLsn = Number(file.slice(PREFIX.length, -SUFFIX.length));
       if (!Number.isSafeInteger(firstLsn)) continue;
+      // lsns skipped between files: a write that failed in a storage fault (never acknowledged), or a file removed
+      if (previous > 0 && firstLsn > previous + 1) damage.push({ file, offset: 0, unread: 0, reason: `lsns ${previous + 1}–${firstLsn - 1} are not in the log` });
       const bytes = await readFile(join(folder, file));
       let offset = 0;
       while (offset < bytes.length) {

@@ -99,6 +99,21 @@ describe("write-ahead log", () => {
     expect((await readdir(folder)).length).toBe(2);
   });
 
+  it("a log file removed from the middle is reported as missing lsns", async () => {
+    const folder = await fresh();
+    const { wal } = await WriteAheadLog.open(folder);
+    for (let k = 0; k < 3; k++) {
+      await appendAll(wal, Array.from({ length: 4 }, (_, i) => train(4 * k + i)));
+      await wal.rotate();
+    }
+    await wal.close();
+    await rm(join(folder, "wal-0000000000000005.log"));
+    const read = await WriteAheadLog.open(folder);
+    expect(read.records.map((r) => r.lsn)).toEqual([1, 2, 3, 4, 9, 10, 11, 12]);
+    expect(read.damage).toEqual([{ file: "wal-0000000000000009.log", offset: 0, unread: 0, reason: "lsns 5–8 are not in the log" }]);
+    await read.wal.close();
+  });
+
   it("rotate seals the segment at the last durable lsn; truncateThrough removes only segments wholly at or below it", async () => {
     const folder = await fresh();
     const { wal } = await WriteAheadLog.open(folder);
@@ -114,6 +129,7 @@ describe("write-ahead log", () => {
     await wal.close();
     const again = await WriteAheadLog.open(folder);
     expect(again.records.map((r) => r.lsn)).toEqual([9]);
+    expect(again.damage).toEqual([]);
     await again.wal.close();
     // lsns never go back, even with every segment gone: they continue above the newest checkpoint
     const empty = await WriteAheadLog.open(await fresh(), 41);
