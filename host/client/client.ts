@@ -33,8 +33,14 @@ export interface ClientOptions {
   maxWaiting?: number;
   /** Called when the connection drops and when it is back. */
   onStatus?: (status: "disconnected" | "connected", detail?: string) => void;
-  /** Stable id of this client (1–128 printable ASCII characters): resends are recognised by (id, seq). Default: a random UUID per client object. */
+  /** Id of this client (1–128 printable ASCII characters): resends are recognised by (id, seq). Default: 128 random bits per client object. */
   clientId?: string;
+  /**
+   * The first seq. Default: the time in ms × 1024, so a controller restarted with the
+   * same clientId never reuses a seq of its earlier run (a reused seq would be taken
+   * for a resend and not applied), unless that run sent over a million requests a second.
+   */
+  firstSeq?: number;
   /** Send requests left unanswered by a lost connection again after reconnecting (default), or fail them with E_CLOSED (false). */
   resend?: boolean;
 }
@@ -109,7 +115,7 @@ export class GradlineClient {
   private socket: SocketLike | undefined;
   /** Sent in the hello: with seq, names each train for good. */
   readonly clientId: string;
-  private nextSeq = 1;
+  private nextSeq: number;
   /** Requests sent and not yet answered, in seq order. */
   private readonly pending = new Map<number, Outgoing>();
   /** Requests to send once connected: unanswered ones of a lost connection first, then those made meanwhile. */
@@ -125,6 +131,7 @@ export class GradlineClient {
   constructor(readonly url: string, private readonly options: ClientOptions) {
     this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
     this.clientId = options.clientId ?? randomId();
+    this.nextSeq = options.firstSeq ?? Date.now() * 1024;
     this.opened = this.dial(true);
   }
 

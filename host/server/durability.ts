@@ -38,6 +38,9 @@ export interface DurabilityHooks {
 /** Resolved options as createModel takes them: resolved "off" is null, an option's "off" is false. */
 const asOptions = (o: ResolvedModelOptions): ModelOptions => ({ ...o, anomaly: o.anomaly ?? false, drift: o.drift ?? false });
 
+/** Refusals of a step that a replay of the same record meets again: no cancel record needed. */
+const REPLAYED_THE_SAME = new Set(["E_NONFINITE", "E_DIVERGED"]);
+
 /** Records replayed on start before their results are awaited (a model's queue holds 1024). */
 const REPLAY_WINDOW = 256;
 /** How often a degraded server tries the data folder again. */
@@ -52,12 +55,14 @@ export class Durability {
   private wal: WriteAheadLog | undefined;
   /** Lsns of the modes without a log: counted here, kept in checkpoints. */
   private counter = 0;
-  private round: Promise<void> | undefined;
+  private round: Promise<boolean> | undefined;
   /** The durable lsn the last round covered: the log below it goes once no model needs it. */
   private lastRoundLsn = 0;
   private roundTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Errors already counted in the storage-error metric. */
+  private readonly counted = new WeakSet<Error>();
 
   constructor(
     private readonly settings: DurabilitySettings,
@@ -89,24 +94,35 @@ export class Durability {
     const store = this.store;
     if (!store) return;
     // a folder that cannot be read is refused: serving without knowing its models would fork them
-    const { checkpoints, rejected, fellBack } = await store.init().then(() => store.loadAll()).catch((error: unknown) => {
+    const { models, rejected } = await store.init().then(() => store.loadAll()).catch((error: unknown) => {
       throw new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
     });
     for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
-    for (const name of fellBack) this.hooks.log(`gradline: model ${name} restored from its previous checkpoint generation`);
     let newest = 0;
-    for (const checkpoint of checkpoints) {
-      try {
-        const entry = this.newEntry(checkpoint.model, this.engine.restoreModel(checkpoint.snapshot));
-        if (checkpoint.applied) entry.applied.restore(checkpoint.applied);
+    for (const { name, generations } of models) {
+      // the newest generation that restores; the log is kept from the older one's lsn, so nothing is lost
+      for (const { file, current, checkpoint } of generations) {
+        let entry: ModelEntry | undefined;
+        try {
+          entry = this.newEntry(name, this.engine.restoreModel(checkpoint.snapshot));
+          if (checkpoint.applied) entry.applied.restore(checkpoint.applied);
+        } catch (error) {
+          entry?.model.dispose();
+          this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${error instanceof Error ? error.message : String(error)}`);
+          continue;
+        }
         entry.lastLoss = checkpoint.loss;
         entry.lsn = entry.checkpointLsn = checkpoint.lsn;
         entry.floor = checkpoint.floor;
         add(entry);
         newest = Math.max(newest, checkpoint.lsn);
-      } catch (error) {
-        this.hooks.log(`gradline: skipped model ${checkpoint.model}: ${error instanceof Error ? error.message : String(error)}`);
+        if (!current) {
+          this.hooks.log(`gradline: model ${name} restored from its previous checkpoint generation`);
+          await store.setAside(name);
+        }
+        break;
       }
+      if (!this.models.get(name)) this.hooks.log(`gradline: no usable checkpoint of model ${name}: only the log can bring it back`);
     }
     // the log is read in every mode: a folder last served with "wal" may hold acked batches
     const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
@@ -165,6 +181,7 @@ export class Durability {
         case "train": {
           if (!entry || cancelled.has(record.lsn)) continue;
           entry.lsn = record.lsn;
+          entry.trainsSinceCheckpoint++; // replayed steps count towards the next round, or a server restarted often would never cut its log
           const slot = record.client === null ? undefined : entry.applied.begin(record.client, record.seq, record.lsn);
           const outcome = Promise.resolve(entry.model.train(record.x, record.y)).then(
             (result: TrainResult) => {
@@ -213,23 +230,28 @@ export class Durability {
   }
 
   /**
-   * Makes a batch durable, then hands it to `submit` (in log order, per model), which
-   * returns the step's outcome. With a log, x and y are copied into the record and
-   * `submit` gets views of the copy. `refused` hears of a batch that could not be
-   * logged, or that `submit` threw on.
+   * Makes a batch durable, then runs `step` on it (in log order, per model) and
+   * reports its outcome to `applied` or `refused`. With a log, x and y are copied
+   * into the record and `step` gets views of the copy.
    */
   train(entry: ModelEntry, client: string | null, seq: number, x: Float32Array, y: Float32Array,
-    submit: (x: Float32Array, y: Float32Array) => unknown, refused: (error: GradlineError | Error) => void): void {
+    step: (x: Float32Array, y: Float32Array) => TrainResult | Promise<TrainResult>,
+    applied: (result: TrainResult) => void, refused: (error: Error) => void): void {
+    const run = (x: Float32Array, y: Float32Array, failed: (error: Error) => void): void => {
+      entry.trainsSinceCheckpoint++;
+      let outcome: TrainResult | Promise<TrainResult>;
+      try {
+        outcome = step(x, y);
+      } catch (error) {
+        return failed(error as Error);
+      }
+      if (outcome instanceof Promise) outcome.then(applied, failed);
+      else applied(outcome);
+    };
     const wal = this.wal;
     if (!wal) {
       entry.lsn = this.take();
-      entry.trainsSinceCheckpoint++;
-      try {
-        submit(x, y);
-      } catch (error) {
-        refused(error as Error);
-      }
-      return;
+      return run(x, y, refused);
     }
     const record = { kind: "train", model: entry.name, client, seq, x, y } as const;
     const frame = wal.encodeNext(record);
@@ -238,30 +260,31 @@ export class Durability {
     const logged = (error: Error | undefined): void => {
       if (error) return refused(this.fault("writing the log", error, "train"));
       entry.lsn = lsn;
-      entry.trainsSinceCheckpoint++;
-      // Logged but not applied (engine queue full, no memory, or the step refused its data):
-      // the log says so, or a replay would apply what the client was told failed.
-      const cancel = (): void => {
-        try {
-          wal.append({ kind: "cancel", model: entry.name, target: lsn }, (failed) => {
-            if (failed) this.fault("writing the log", failed, "cancel");
-          });
-        } catch {
-          // the log is failing: its fault is already reported
-        }
-      };
-      try {
-        const outcome = submit(data.x, data.y);
-        if (outcome instanceof Promise) outcome.catch(cancel); // the caller answers the client
-      } catch (cause) {
-        cancel();
-        refused(cause as Error);
-      }
+      run(data.x, data.y, (cause) => {
+        // A step refused for its data (non-finite, diverged) is refused again by a replay.
+        // One the engine never took (queue full, memory, a worker lost) is not: the log
+        // must say so before the client hears of it, or a replay would apply it.
+        if (REPLAYED_THE_SAME.has((cause as GradlineError).code)) return refused(cause);
+        this.cancel(entry.name, lsn, () => refused(cause));
+      });
     };
     try {
       wal.append(record, logged, frame);
     } catch (error) {
       refused(this.fault("writing the log", error, "train"));
+    }
+  }
+
+  /** Logs that record `lsn` was not applied; `then` runs once that is durable (or failed to be). */
+  private cancel(model: string, target: number, then: () => void): void {
+    try {
+      this.wal!.append({ kind: "cancel", model, target }, (failed) => {
+        if (failed) this.fault("writing the log", failed, "cancel");
+        then();
+      });
+    } catch (error) {
+      this.fault("writing the log", error, "cancel");
+      then();
     }
   }
 
@@ -288,13 +311,14 @@ export class Durability {
    * Checkpoints every model that changed (or whose old log records keep the log
    * from shrinking), then deletes the log segments no model needs any more.
    */
-  checkpointRound(): Promise<void> {
-    if (!this.store || this.failure) return Promise.resolve();
+  checkpointRound(): Promise<boolean> {
+    if (!this.store || this.failure) return Promise.resolve(false);
     this.round ??= this.runRound().finally(() => (this.round = undefined));
     return this.round;
   }
 
-  private async runRound(): Promise<void> {
+  /** One round; false if it failed (the fault is reported). */
+  private async runRound(): Promise<boolean> {
     try {
       // every record up to `durable` is in its model's queue: a snapshot queued now holds it
       const durable = this.wal ? await this.wal.rotate() : this.counter;
@@ -310,8 +334,10 @@ export class Durability {
       }
       this.lastRoundLsn = durable;
       this.hooks.checkpointed();
+      return true;
     } catch (error) {
       this.fault("writing a checkpoint", error, "checkpoint");
+      return false;
     }
   }
 
@@ -334,19 +360,24 @@ export class Durability {
     entry.trainsSinceCheckpoint -= trains;
   }
 
-  /** Ends with a round over every model; waits for the log. */
+  /**
+   * Ends with a round over every changed model and waits for the log. Rejects when
+   * that loses acknowledged work: in checkpoint mode, a round that could not be written.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.roundTimer);
     clearInterval(this.probeTimer);
     await this.round;
-    if (this.store && !this.failure) {
-      await this.checkpointRound();
-      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
-    } else if (this.failure) {
-      this.hooks.log(`gradline: no checkpoint at shutdown: the data folder fails (${this.failure.message}); ${this.mode === "wal" ? "the log holds every acknowledged batch" : "changes since the last checkpoint are lost"}`);
-    }
     await this.wal?.close();
+    if (!this.store) return;
+    if (await this.checkpointRound()) {
+      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
+      return;
+    }
+    const why = `no checkpoint at shutdown: the data folder fails (${this.failure?.message ?? "unknown"})`;
+    if (this.mode === "wal") return this.hooks.log(`gradline: ${why}; the log holds every acknowledged batch`);
+    throw new GradlineError("E_STORAGE", `${why}; the changes since the last checkpoint are lost`, {}, { cause: this.failure });
   }
 
   // ---- faults ----------------------------------------------------------------
@@ -354,12 +385,18 @@ export class Durability {
   /** Enters the degraded state (once) and returns the error to answer with. */
   private fault(operation: string, cause: unknown, what = operation): GradlineError {
     const error = cause instanceof Error ? cause : new Error(String(cause));
-    this.hooks.storageError(operation);
+    // one failed write answers many requests: it is counted once
+    if (!this.counted.has(error)) {
+      this.counted.add(error);
+      this.hooks.storageError(operation);
+    }
     if (!this.failure) {
       this.failure = error;
       this.hooks.log(`gradline: DEGRADED: ${operation} in ${this.settings.folder} failed (${error.message}); writes are refused until it works again`);
-      this.probeTimer = setInterval(() => void this.probe(), PROBE_MS);
-      this.probeTimer.unref();
+      if (!this.closed) {
+        this.probeTimer = setInterval(() => void this.probe(), PROBE_MS);
+        this.probeTimer.unref();
+      }
     }
     return cause instanceof GradlineError ? cause : errors.storage(what, error);
   }

@@ -89,10 +89,15 @@ export class Registry {
 
   /** Removes and disposes a model; its listeners hear of it. */
   delete(entry: ModelEntry): void {
-    this.entries.delete(entry.name);
+    this.detach(entry);
     entry.model.dispose();
     for (const listener of [...entry.listeners]) listener.deleted(entry);
     entry.listeners.clear();
+  }
+
+  /** Takes a model out of the name map (requests no longer find it) without freeing it; add() puts it back. */
+  detach(entry: ModelEntry): void {
+    if (this.entries.get(entry.name) === entry) this.entries.delete(entry.name);
   }
 
   /** Queued steps of every model. */

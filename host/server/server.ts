@@ -388,15 +388,24 @@ class Server implements GradlineServer {
     }
   }
 
-  /** Deletes a model; the reply waits until the delete is durable, so a restart cannot bring the model back. */
+  /**
+   * Deletes a model; the reply waits until the delete is durable, so a restart cannot
+   * bring the model back. Meanwhile requests no longer find it; if the delete cannot
+   * be made durable, it is put back and the reply says nothing was done.
+   */
   private delete(session: Session, seq: Seq, entry: ModelEntry): void {
     this.durability.checkWritable("delete");
-    this.forget(entry);
+    this.models.detach(entry);
     this.begin(session);
     this.durability.delete(entry, (error) => {
       this.end(session);
-      if (error) this.fail(session, error, seq, entry.name);
-      else this.reply(session, { type: "deleted", seq, model: entry.name });
+      if (!error) {
+        this.forget(entry);
+        return this.reply(session, { type: "deleted", seq, model: entry.name });
+      }
+      if (this.models.get(entry.name)) this.models.delete(entry); // the name was taken meanwhile: only free this one
+      else this.models.add(entry);
+      this.fail(session, error, seq, entry.name);
     });
   }
 
@@ -416,11 +425,11 @@ class Server implements GradlineServer {
     if (request.y.length !== rows * model.outputs) {
       throw errors.shape(`y holds ${request.y.length} values; ${rows} rows × ${model.outputs} outputs need ${rows * model.outputs}`, { rows, outputs: model.outputs });
     }
-    this.durability.checkWritable("train");
     const { seq } = request;
     const client = session.clientId;
     const first = client === undefined ? undefined : entry.applied.find(client, seq);
-    if (first) return this.resent(session, entry, seq, first);
+    if (first) return this.resent(session, entry, seq, first); // answered from memory, even while degraded
+    this.durability.checkWritable("train");
     const ack = (result: TrainResult): Uint8Array => {
       const plain = !result.drift && result.anomalies.length === 0 && result.excluded === 0 && result.dropped === 0;
       // the common ack is written by hand; one with extras goes through the generic encoder
@@ -461,12 +470,7 @@ class Server implements GradlineServer {
     };
     this.begin(session);
     // x and y are views of reusable buffers: the log copies them, or train() does, before this returns
-    this.durability.train(entry, client ?? null, seq, request.x, request.y, (x, y) => {
-      const outcome = model.train(x as Samples, y as Samples);
-      if (!(outcome instanceof Promise)) return applied(outcome);
-      outcome.then(applied, refused);
-      return outcome;
-    }, refused);
+    this.durability.train(entry, client ?? null, seq, request.x, request.y, (x, y) => model.train(x as Samples, y as Samples), applied, refused);
   }
 
   /** A train resent under a (clientId, seq) the model already took: the first one's ack (or error), nothing applied. */

@@ -34,6 +34,12 @@ export interface Checkpoint {
   applied: Uint8Array | null;
 }
 
+/** A model's readable checkpoint files, newest generation first. */
+export interface StoredModel {
+  name: string;
+  generations: { file: string; current: boolean; checkpoint: Checkpoint }[];
+}
+
 export interface Rejected {
   file: string;
   reason: string;
@@ -50,13 +56,12 @@ export class CheckpointStore {
   }
 
   /**
-   * The newest good checkpoint of every model in the folder. A current file that
-   * cannot be used is rejected, with its reason, and the previous generation taken.
+   * The readable checkpoints of every model in the folder, newest generation first,
+   * and a reason for each file that could not be read.
    */
-  async loadAll(): Promise<{ checkpoints: Checkpoint[]; rejected: Rejected[]; fellBack: string[] }> {
-    const checkpoints: Checkpoint[] = [];
+  async loadAll(): Promise<{ models: StoredModel[]; rejected: Rejected[] }> {
+    const models: StoredModel[] = [];
     const rejected: Rejected[] = [];
-    const fellBack: string[] = [];
     const files = await readdir(this.folder);
     const names = new Set<string>();
     for (const file of files) {
@@ -68,27 +73,34 @@ export class CheckpointStore {
     for (const name of [...names].sort()) {
       if (!MODEL_NAME.test(name)) {
         // no request could have made it: a file put there by hand
-        rejected.push({ file: files.find((f) => f.startsWith(name) && (f.endsWith(CURRENT) || f.endsWith(PREVIOUS)))!, reason: "not a valid model name (docs/PROTOCOL.md)" });
+        rejected.push({ file: files.find((f) => f === name + CURRENT || f === name + PREVIOUS)!, reason: "not a valid model name (docs/PROTOCOL.md)" });
         continue;
       }
-      let found: Checkpoint | undefined;
+      const generations: StoredModel["generations"] = [];
       for (const suffix of [CURRENT, PREVIOUS]) {
         const file = name + suffix;
         if (!files.includes(file)) {
-          if (suffix === CURRENT) rejected.push({ file, reason: "missing (only the previous generation is there)" });
+          if (suffix === CURRENT) rejected.push({ file, reason: "missing (a crash between the renames of a checkpoint; the previous generation is there)" });
           continue;
         }
         try {
-          found = decodeCheckpoint(await readFile(join(this.folder, file)), name);
-          if (suffix === PREVIOUS) fellBack.push(name);
-          break;
+          generations.push({ file, current: suffix === CURRENT, checkpoint: decodeCheckpoint(await readFile(join(this.folder, file)), name) });
         } catch (error) {
           rejected.push({ file, reason: error instanceof Error ? error.message : String(error) });
         }
       }
-      if (found) checkpoints.push(found);
+      models.push({ name, generations });
     }
-    return { checkpoints, rejected, fellBack };
+    return { models, rejected };
+  }
+
+  /**
+   * Renames a current checkpoint that could not be used to `.ckpt.damaged`, so the
+   * next save does not push it over the good previous generation. Best effort.
+   */
+  async setAside(model: string): Promise<void> {
+    const path = this.pathOf(model);
+    await rename(path, `${path}.damaged`).then(() => syncFolder(this.folder), () => {});
   }
 
   async save(checkpoint: Checkpoint): Promise<void> {

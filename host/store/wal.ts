@@ -48,8 +48,8 @@ const pad8 = (n: number): number => (n + 7) & ~7;
 const fixedBytes = (kind: number): number => 16 + (kind === KIND.train ? 16 : kind === KIND.delete ? 0 : 8);
 
 /**
- * One record as its frame. Train's x and y start on 8-byte boundaries of the
- * returned buffer, so views of them (see trainData) need no copy to be aligned.
+ * One record as its frame. Train's x starts on an 8-byte boundary of the returned
+ * buffer (y follows it, 4-byte aligned), so views of them (trainData) need no copy.
  */
 export function encodeRecord(record: WalRecord): Uint8Array {
   const name = utf8.encode(record.model);
@@ -192,6 +192,7 @@ export class WriteAheadLog {
       // lsns skipped between files: a write that failed in a storage fault (never acknowledged), or a file removed
       if (previous > 0 && firstLsn > previous + 1) damage.push({ file, offset: 0, unread: 0, reason: `lsns ${previous + 1}–${firstLsn - 1} are not in the log` });
       const bytes = await readFile(join(folder, file));
+      let segmentLast = firstLsn - 1;
       let offset = 0;
       while (offset < bytes.length) {
         const problem = (reason: string) => damage.push({ file, offset, unread: bytes.length - offset, reason });
@@ -211,9 +212,10 @@ export class WriteAheadLog {
         previous = record.lsn;
         records.push(record);
         last = Math.max(last, record.lsn);
+        segmentLast = record.lsn;
         offset += FRAME + length;
       }
-      segments.push({ firstLsn, file, lastLsn: last });
+      segments.push({ firstLsn, file, lastLsn: segmentLast });
     }
     return { wal: new WriteAheadLog(folder, last + 1, segments), records, damage };
   }
@@ -353,7 +355,8 @@ export class WriteAheadLog {
       if (!this.handle) {
         const firstLsn = group[0]!.lsn;
         const file = segmentName(firstLsn);
-        this.handle = await open(join(this.folder, file), "a");
+        // "w": a file of this name can only be a torn one no record of which was readable
+        this.handle = await open(join(this.folder, file), "w");
         this.size = 0;
         this.segments.push({ firstLsn, file });
         // the new file's name must survive a crash too
