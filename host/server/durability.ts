@@ -19,7 +19,7 @@ export interface DurabilitySettings {
   mode: DurabilityMode;
   /** A model's steps since its last checkpoint that start a round. */
   checkpointSteps: number;
-  /** Seconds between rounds (when some model changed). */
+  /** Seconds between rounds (each writes only the models that changed). */
   checkpointInterval: number;
   /** Log bytes since the last round that start one. */
   checkpointLogBytes: number;

@@ -23,7 +23,7 @@ export interface ServerOptions {
   durability?: DurabilityMode;
   /** A model's steps since its last checkpoint that start a checkpoint round. Default 100,000. */
   checkpointEverySteps?: number;
-  /** Seconds between checkpoint rounds (when a model changed). Default 60. */
+  /** Seconds between checkpoint rounds (a round writes only the models that changed). Default 60. */
   checkpointEverySeconds?: number;
   /** Log bytes since the last round that start one (and let the log be truncated). Default 64 MiB. */
   checkpointLogBytes?: number;
