@@ -1,7 +1,7 @@
 // The in-process engine: one shared memory, one kernel instance, the models
 // living in it, and the staging buffers batches are copied into.
 import { ANOMALY_RECORD_BYTES, recordCapacity } from "./layout.js";
-import { errors } from "./errors.js";
+import { errors, quote } from "./errors.js";
 import { SharedArena } from "./memory.js";
 import { compileKernels, instantiateKernels, type KernelExports } from "./wasm.js";
 import { kernelVariant, type KernelName, type KernelVariant } from "./kernels.js";
@@ -191,14 +191,14 @@ export async function createInProcessEngine(options: EngineOptions = {}): Promis
   const variant = kernelVariant(kernel);
   if (!variant) throw errors.config("kernel", `must be "simd" or "scalar" (got ${JSON.stringify(kernel)})`);
   const maxBatch = options.maxBatch ?? engineDefaults.maxBatch;
-  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw errors.config("maxBatch", `must be a positive integer (got ${String(maxBatch)})`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw errors.config("maxBatch", `must be a positive integer (got ${quote(maxBatch)})`);
   const maximumPages = options.maximumMemoryPages ?? engineDefaults.maximumMemoryPages;
   if (!Number.isInteger(maximumPages) || maximumPages < engineDefaults.initialMemoryPages || maximumPages > 65536) {
-    throw errors.config("maximumMemoryPages", `must be an integer from ${engineDefaults.initialMemoryPages} to 65536 (got ${String(maximumPages)})`);
+    throw errors.config("maximumMemoryPages", `must be an integer from ${engineDefaults.initialMemoryPages} to 65536 (got ${quote(maximumPages)})`);
   }
   const module = await compileKernels(options.wasm);
   const shardRows = options.shardRows ?? engineDefaults.shardRows;
-  if (!Number.isInteger(shardRows) || shardRows < 1) throw errors.config("shardRows", `must be a positive integer (got ${String(shardRows)})`);
+  if (!Number.isInteger(shardRows) || shardRows < 1) throw errors.config("shardRows", `must be a positive integer (got ${quote(shardRows)})`);
   const memory = new WebAssembly.Memory({ initial: engineDefaults.initialMemoryPages, maximum: maximumPages, shared: true });
   const kernels = instantiateKernels(module, memory);
   const arena = new SharedArena(memory, { maximumPages, base: kernels.heap_base() });

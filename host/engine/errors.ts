@@ -30,6 +30,18 @@ export type ErrorCode =
   | "E_CLOSED"
   | "E_INTERNAL";
 
+/**
+ * A value as an error message may show it: never throws (String() does on a map
+ * with a non-function toString), never long.
+ */
+export function quote(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (value === null || value === undefined || ["number", "boolean", "bigint"].includes(typeof value)) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `binary data of ${value.byteLength} bytes`;
+  return typeof value === "object" ? "a map" : typeof value;
+}
+
 export class GradlineError extends Error {
   override readonly name = "GradlineError";
   constructor(

@@ -2,7 +2,7 @@
 // Every entry point validates before it touches the block.
 import { driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
-import { errors } from "./errors.js";
+import { errors, quote } from "./errors.js";
 import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, driftSite } from "./layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
@@ -384,7 +384,7 @@ export function readAnomalies(arena: EngineCore["arena"], records: number, count
 /** @internal The row count asked of stageBatch, validated. */
 export function checkStagedRows(batch: number, maxBatch: number): void {
   if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch) {
-    throw errors.shape(`batch must be an integer from 1 to ${maxBatch} (got ${String(batch)})`, { batch });
+    throw errors.shape(`batch must be an integer from 1 to ${maxBatch} (got ${quote(batch)})`, { batch });
   }
 }
 

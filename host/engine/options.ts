@@ -1,6 +1,6 @@
 // Model options: the public form, the resolved form and the frozen defaults.
 import { driftDefaults, type DriftOptions, type ResolvedDriftOptions } from "./drift.js";
-import { errors } from "./errors.js";
+import { errors, quote } from "./errors.js";
 
 export type LossName = "mse" | "huber";
 
@@ -94,7 +94,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 function count(value: unknown, field: string, max: number): number {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw errors.config(field, `must be an integer from 1 to ${max} (got ${String(value)})`);
+    throw errors.config(field, `must be an integer from 1 to ${max} (got ${quote(value)})`);
   }
   return value as number;
 }
@@ -102,14 +102,14 @@ function count(value: unknown, field: string, max: number): number {
 function real(value: unknown, field: string, fallback: number, test: (v: number) => boolean, range: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || !test(value)) {
-    throw errors.config(field, `must be a finite number ${range} (got ${String(value)})`);
+    throw errors.config(field, `must be a finite number ${range} (got ${quote(value)})`);
   }
   return value;
 }
 
 function flag(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw errors.config(field, `must be true or false (got ${String(value)})`);
+  if (typeof value !== "boolean") throw errors.config(field, `must be true or false (got ${quote(value)})`);
   return value;
 }
 
@@ -175,7 +175,7 @@ function resolveAnomaly(options: unknown): ResolvedAnomalyOptions | null {
   // the kernels read these as f32
   const whole = (field: string, fallback: number, min: number): number => {
     const v = map[field] ?? fallback;
-    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from ${min} to 16777216 (got ${String(v)})`);
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 2 ** 24) throw errors.config(`anomaly.${field}`, `must be an integer from ${min} to 16777216 (got ${quote(v)})`);
     return v as number;
   };
   return {
@@ -193,7 +193,7 @@ function resolveDrift(options: unknown): ResolvedDriftOptions | null {
   const value = found as Record<string, unknown>;
   const warmup = value.warmup ?? driftDefaults.warmup;
   if (!Number.isInteger(warmup) || (warmup as number) < 2 || (warmup as number) > 1_000_000) {
-    throw errors.config("drift.warmup", `must be an integer from 2 to 1000000 (got ${String(warmup)})`);
+    throw errors.config("drift.warmup", `must be an integer from 2 to 1000000 (got ${quote(warmup)})`);
   }
   return {
     delta: real(value.delta, "drift.delta", driftDefaults.delta, (v) => v >= 0, "≥ 0"),
@@ -222,7 +222,7 @@ function reaction(value: unknown): ResolvedDriftOptions["onDrift"] {
 
 function integerIn(value: unknown, field: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) throw errors.config(field, `must be an integer from ${min} to ${max} (got ${String(value)})`);
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
   return value as number;
 }
 
@@ -241,7 +241,7 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
   if (loss !== "mse" && loss !== "huber") throw errors.config("loss", `must be "mse" or "huber" (got ${JSON.stringify(loss)})`);
   const seed = options.seed ?? modelDefaults.seed;
   if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 0xffffffff) {
-    throw errors.config("seed", `must be an integer from 0 to 4294967295 (got ${String(seed)})`);
+    throw errors.config("seed", `must be an integer from 0 to 4294967295 (got ${quote(seed)})`);
   }
   const optimizer = resolveOptimizer(options.optimizer);
   return {
@@ -273,6 +273,6 @@ function numbers(value: unknown, field: string, length: number, shape: string): 
   if (arr.length !== length) throw errors.config(field, `must hold ${shape} = ${length} numbers (got ${arr.length})`);
   const out = Float32Array.from(arr);
   const bad = out.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw errors.config(`${field}[${bad}]`, `must be finite (got ${String(arr[bad])})`);
+  if (bad >= 0) throw errors.config(`${field}[${bad}]`, `must be finite (got ${quote(arr[bad])})`);
   return out;
 }

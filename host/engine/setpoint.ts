@@ -2,7 +2,7 @@
 // move limits and held inputs into one box per input, runs the kernel
 // (assembly/setpoint.ts) and reports the answer in raw units with the active
 // constraints and whether the target can be reached at all.
-import { errors } from "./errors.js";
+import { errors, quote } from "./errors.js";
 import type { KernelExports } from "./wasm.js";
 import type { SharedArena } from "./memory.js";
 
@@ -66,6 +66,9 @@ export function newtonFor(m: number, n: number): boolean {
 }
 
 /** Rough operations of one solver iteration: for budgeting a server's main thread. */
+/** Workspace projected Newton may take (its m×m matrices): 256 MiB, about 4096 inputs. */
+const NEWTON_MAX_BYTES = 256 * 2 ** 20;
+
 export function setpointIterationCost(m: number, n: number, method: SetpointRequest["method"]): number {
   const newton = method === "newton" || ((method ?? "auto") === "auto" && newtonFor(m, n));
   return newton ? (m * m * m) / 3 + 4 * m * m : 3 * n * m;
@@ -89,7 +92,7 @@ function vector(value: ArrayLike<number> | undefined, field: string, length: num
   const out = new Float64Array(length);
   for (let i = 0; i < length; i++) {
     const v = value[i];
-    if (typeof v !== "number" || !check(v)) throw errors.setpoint(`${field}[${i}]`, `must be ${rule} (got ${String(v)})`);
+    if (typeof v !== "number" || !check(v)) throw errors.setpoint(`${field}[${i}]`, `must be ${rule} (got ${quote(v)})`);
     out[i] = v;
   }
   return out;
@@ -130,7 +133,7 @@ function foldBox(request: SetpointRequest, m: number, x0: Float64Array | undefin
   for (let k = 0; k < m; k++) {
     const held = fixed?.[k];
     if (held !== null && held !== undefined) {
-      if (typeof held !== "number" || !Number.isFinite(held)) throw errors.setpoint(`fixed[${k}]`, `must be a finite number or null (got ${String(held)})`);
+      if (typeof held !== "number" || !Number.isFinite(held)) throw errors.setpoint(`fixed[${k}]`, `must be a finite number or null (got ${quote(held)})`);
       // a measured input is what it is, whatever the bounds of controllable ones
       box.lo[k] = box.hi[k] = held;
       box.loIs[k] = box.hiIs[k] = "fixed";
@@ -164,7 +167,7 @@ export function solveSetpoint(
   const weights = vector(request.weights, "weights", n, 1, (v) => v >= 0 && Number.isFinite(v), "a finite number ≥ 0");
   const x0 = request.current === undefined ? undefined : vector(request.current, "current", m, 0, finite, "a finite number");
   const lambda = request.lambda ?? setpointDefaults.lambda;
-  if (typeof lambda !== "number" || !(lambda >= 0) || !Number.isFinite(lambda)) throw errors.setpoint("lambda", `must be a finite number ≥ 0 (got ${String(lambda)})`);
+  if (typeof lambda !== "number" || !(lambda >= 0) || !Number.isFinite(lambda)) throw errors.setpoint("lambda", `must be a finite number ≥ 0 (got ${quote(lambda)})`);
   if (lambda > 0 && !x0) throw errors.setpoint("lambda", "> 0 needs `current`, the setpoint x is pulled towards");
   const maxIterations = request.maxIterations ?? setpointDefaults.maxIterations;
   if (!Number.isInteger(maxIterations) || maxIterations < 1 || maxIterations > 2 ** 31 - 1) throw errors.setpoint("maxIterations", "must be a positive integer");
@@ -177,6 +180,10 @@ export function solveSetpoint(
   const method = request.method ?? "auto";
   if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${JSON.stringify(method)})`);
   const newton = method === "newton" || (method === "auto" && newtonFor(m, n));
+  // Newton's Hessian and factor are m×m f64 each: past this the module's 32-bit sizes (and the memory) give out
+  if (newton && 16 * m * m > NEWTON_MAX_BYTES) {
+    throw errors.setpoint("method", `"newton" on ${m} inputs needs ${16 * m * m} bytes of workspace (at most ${NEWTON_MAX_BYTES}); use "fista" or "auto"`);
+  }
   const solve = newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint;
   const ws = arena.alloc(newton ? kernels.setpoint_newton_bytes(m, n) : kernels.setpoint_bytes(m, n), false);
   try {

@@ -2,7 +2,7 @@
 // counters and every state array (θ, optimiser state, statistics) as
 // little-endian bin. Deterministic: the same model state gives the same bytes.
 import { Packr } from "msgpackr";
-import { errors } from "./errors.js";
+import { errors, quote } from "./errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
 import { anomalyStateLength } from "./layout.js";
 import { DRIFT_STATE_LENGTH } from "./drift.js";
@@ -63,7 +63,7 @@ export function decodeSnapshot(bytes: unknown): ModelState {
   if (typeof raw !== "object" || raw === null) throw errors.snapshot("not a map");
   const s = raw as Record<string, unknown>;
   if (s.format !== SNAPSHOT_FORMAT) throw errors.snapshot(`format is ${JSON.stringify(s.format)}, expected "${SNAPSHOT_FORMAT}"`);
-  if (s.formatVersion !== SNAPSHOT_VERSION) throw errors.snapshot(`format version ${String(s.formatVersion)} is not supported (this build reads ${SNAPSHOT_VERSION})`);
+  if (s.formatVersion !== SNAPSHOT_VERSION) throw errors.snapshot(`format version ${quote(s.formatVersion)} is not supported (this build reads ${SNAPSHOT_VERSION})`);
   let options: ResolvedModelOptions;
   try {
     options = resolveModelOptions(s.options);

@@ -14,7 +14,7 @@ import os from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
-import { errors, type GradlineError } from "../engine/errors.js";
+import { errors, quote, type GradlineError } from "../engine/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
 import { Header, Status } from "../engine/layout.js";
@@ -782,7 +782,7 @@ function workerFilename(): string {
 export function startPool(local: Engine, module: WebAssembly.Module, options: PoolOptions & EngineOptions): PoolEngine {
   const workers = options.workers ?? Math.min(os.availableParallelism(), 256);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
-    throw errors.config("workers", `must be an integer from 0 (no threads) to 256 (got ${String(workers)})`);
+    throw errors.config("workers", `must be an integer from 0 (no threads) to 256 (got ${quote(workers)})`);
   }
   const limits = {
     maxQueuedPerModel: positive(options.maxQueuedPerModel, "maxQueuedPerModel", poolDefaults.maxQueuedPerModel),
@@ -806,6 +806,6 @@ export function startPool(local: Engine, module: WebAssembly.Module, options: Po
 
 function positive(value: number | undefined, field: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw errors.config(field, `must be a positive integer (got ${String(value)})`);
+  if (!Number.isInteger(value) || value < 1) throw errors.config(field, `must be a positive integer (got ${quote(value)})`);
   return value;
 }

@@ -170,7 +170,11 @@ function modelConfig(map: Fields): WireModelConfig {
 }
 
 /** A copy holding only strings, numbers, booleans and maps of those; integers sent as uint64 become numbers. */
-function plainMap(map: Fields, path: string): Fields {
+/** Maps nested in a config: the options go 2 deep; this leaves room and keeps recursion shallow. */
+const MAX_CONFIG_DEPTH = 8;
+
+function plainMap(map: Fields, path: string, depth = 1): Fields {
+  if (depth > MAX_CONFIG_DEPTH) throw errors.field(path.length > 200 ? `${path.slice(0, 200)}…` : path, `is nested more than ${MAX_CONFIG_DEPTH} maps deep`);
   const out: Fields = {};
   for (const [key, value] of Object.entries(map)) {
     const field = `${path}.${key}`;
@@ -179,7 +183,7 @@ function plainMap(map: Fields, path: string): Fields {
     // read from the server can be sent back as it is; anywhere else it is refused
     else if (value === null && path === "config" && (key === "drift" || key === "anomaly")) out[key] = null;
     else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[key] = value;
-    else if (isMap(value)) out[key] = plainMap(value, field);
+    else if (isMap(value)) out[key] = plainMap(value, field, depth + 1);
     else throw errors.field(field, `must be a string, number, boolean or map of those (nil only for drift and anomaly) (got ${describe(value)})`);
   }
   return out;

@@ -1,5 +1,5 @@
 // Server options: the public interface, the resolved form and the frozen defaults.
-import { errors } from "../engine/errors.js";
+import { errors, quote } from "../engine/errors.js";
 import type { EngineOptions } from "../engine/engine.js";
 import type { PoolOptions } from "../pool/pool.js";
 import type { DurabilityMode, DurabilitySettings } from "./durability.js";
@@ -112,7 +112,7 @@ export const isLoopback = (host: string): boolean => LOOPBACK.test(host);
 function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw errors.config(field, `must be an integer from ${min} to ${max} (got ${String(value)})`);
+    throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
   }
   return value;
 }

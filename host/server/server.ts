@@ -301,7 +301,11 @@ class Server implements GradlineServer {
         const { type: _type, seq, model, ...asked } = request;
         // a solve runs on this thread: its work is capped, so no request can stall the others for long
         const { inputs: m, outputs: n } = entry.model;
-        const cap = Math.max(1, Math.floor(SETPOINT_WORK_BUDGET / setpointIterationCost(m, n, asked.method)));
+        const perIteration = setpointIterationCost(m, n, asked.method);
+        if (perIteration > SETPOINT_WORK_BUDGET) {
+          throw errors.limit(`operations of one ${asked.method ?? "auto"} iteration on ${m} inputs`, Math.round(perIteration), SETPOINT_WORK_BUDGET, 'Use method "fista" (or "auto") for this many inputs.');
+        }
+        const cap = Math.floor(SETPOINT_WORK_BUDGET / perIteration);
         asked.maxIterations = Math.min(asked.maxIterations ?? setpointDefaults.maxIterations, cap);
         const result = entry.model.setpoint(asked);
         return this.reply(session, {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Packr, Unpackr } from "msgpackr";
+import { quote } from "../engine/errors.js";
 import { MODEL_NAME } from "../protocol/messages.js";
 import { syncFolder } from "./files.js";
 
@@ -149,7 +150,7 @@ function decodeCheckpoint(bytes: Uint8Array, name: string): Checkpoint {
   }
   if (typeof value !== "object" || value === null || value.format !== CHECKPOINT_FORMAT) throw new Error("not a gradline checkpoint");
   if (value.version === 1) return decodeVersion1(value, name);
-  if (value.version !== CHECKPOINT_VERSION) throw new Error(`checkpoint version ${String(value.version)} is not supported (this build reads 1 and ${CHECKPOINT_VERSION})`);
+  if (value.version !== CHECKPOINT_VERSION) throw new Error(`checkpoint version ${quote(value.version)} is not supported (this build reads 1 and ${CHECKPOINT_VERSION})`);
   const { body, sha256: digest } = value;
   if (!(body instanceof Uint8Array) || !(digest instanceof Uint8Array)) throw new Error("body or checksum missing");
   if (!Buffer.from(sha256(body)).equals(Buffer.from(digest))) throw new Error("checksum mismatch: the file is corrupt");

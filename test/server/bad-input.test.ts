@@ -96,6 +96,26 @@ describe("server bad input", () => {
     await rejects(pack({ type: "create", seq: 9, model: "other", config: { inputs: 3, outputs: 2, init: { W: [1], b: [1] } } }), "E_FIELD", 9);
   });
 
+  it("found by fuzzing: a map where a number goes, a config nested thousands deep, a Newton setpoint too big to run", async () => {
+    // a map with a toString key used to break the message (String() threw): E_INTERNAL
+    const odd = await rejects(pack({ type: "create", seq: 13, model: "odd", config: { inputs: { toString: 1 }, outputs: 1 } }), "E_CONFIG", 13);
+    expect(odd.message as string).toContain("got a map");
+    // 4000 levels used to overflow the stack: E_INTERNAL
+    // (built by hand: encoders recurse too)
+    const str = (t: string) => [0xa0 | t.length, ...Buffer.from(t)];
+    const head = [0x84, ...str("type"), ...str("create"), ...str("seq"), 14, ...str("model"), ...str("deep"), ...str("config"), 0x83, ...str("inputs"), 3, ...str("outputs"), 2, ...str("drift")];
+    const deep = Uint8Array.from([...head, ...Array.from({ length: 4000 }, () => [0x81, ...str("k")]).flat(), 0xc0]);
+    const nested = await rejects(deep, "E_FIELD", 14);
+    expect((nested.message as string).length).toBeLessThan(400);
+    // one Newton iteration on 4096 inputs is ~2·10¹⁰ operations: refused at once instead of blocking the server for a minute
+    expect(await wire.call({ type: "create", seq: 15, model: "wide", config: { inputs: 4096, outputs: 1 } })).toMatchObject({ type: "model" });
+    const wide = await wire.call({ type: "setpoint", seq: 16, model: "wide", target: [1], method: "newton" });
+    expect(wide).toMatchObject({ type: "error", code: "E_LIMIT" });
+    expect(wide.message).toMatch(/use method "fista"/i);
+    expect(await wire.call({ type: "setpoint", seq: 17, model: "wide", target: [1], maxIterations: 50 })).toMatchObject({ type: "setpoint" });
+    expect(await wire.call({ type: "delete", seq: 18, model: "wide" })).toMatchObject({ type: "deleted" });
+  });
+
   it("E_VERSION: a hello for another protocol version", async () => {
     await rejects(pack({ type: "hello", seq: 10, protocol: 2 }), "E_VERSION", 10);
   });
