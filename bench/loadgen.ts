@@ -65,6 +65,13 @@ export interface RunCommand {
   maxOutstanding: number;
   /** rate: the ticker wakes at most this often (ms); frames due between wakes leave together. */
   minTickMs: number;
+  /**
+   * Optional (bench/soak.bench.ts): every this many ms from the window's start, report a
+   * WindowReport with the latencies recorded since the last one (by reply time) and let
+   * them go, so a long run holds only one window of them. The final RunResult then holds
+   * only the last window's (up to the window's end, and the drain).
+   */
+  reportEveryMs?: number;
 }
 
 export interface CloseCommand {
@@ -102,9 +109,25 @@ export interface RunResult {
   mainBusyMs: number;
 }
 
+/** A run's interim report (RunCommand.reportEveryMs): the latencies recorded since the last one; counters since the run's start. */
+export interface WindowReport {
+  type: "window";
+  /** 0, 1, …: the window that ended at startAt + warmupMs + (index + 1) · reportEveryMs. */
+  index: number;
+  sent: number;
+  replies: number;
+  held: number;
+  errors: Record<string, number>;
+  errorExamples: string[];
+  /** As RunResult's, of the replies received in this window. */
+  latencyMs: Float64Array;
+  latenessMs: Float64Array;
+}
+
 export type Report =
   | { type: "ready"; layout: FrameLayout }
   | RunResult
+  | WindowReport
   | { type: "closed" }
   | { type: "failed"; message: string };
 
@@ -415,6 +438,10 @@ class ActiveRun {
       this.mainBusyMs = performance.eventLoopUtilization(this.eluAtWindow).active;
       this.stop();
     });
+    if (cmd.reportEveryMs !== undefined && cmd.reportEveryMs > 0) {
+      // interim windows strictly inside the measured window: the last one is the final result
+      for (let k = 1; k * cmd.reportEveryMs < cmd.measureMs; k++) at(this.windowStart + k * cmd.reportEveryMs, () => this.reportWindow(k - 1));
+    }
     if (cmd.mode === "saturate") {
       at(this.start, () => {
         for (const conn of connections) for (let i = 0; i < cmd.window; i++) this.sendFrame(conn, performance.now());
@@ -442,6 +469,24 @@ class ActiveRun {
       this.pump();
     });
     this.ticker.on("error", (error) => this.fail(`ticker: ${error.message}`));
+  }
+
+  /** Reports the latencies recorded since the last window and lets them go (reportEveryMs). */
+  private reportWindow(index: number): void {
+    if (this.finished) return;
+    report({
+      type: "window",
+      index,
+      sent: this.sent,
+      replies: this.replies,
+      held: this.held,
+      errors: { ...this.errors },
+      errorExamples: [...this.errorExamples],
+      latencyMs: Float64Array.from(this.latency),
+      latenessMs: Float64Array.from(this.lateness),
+    });
+    this.latency.length = 0;
+    this.lateness.length = 0;
   }
 
   /** rate: sends every frame due by now, in turn over the connections, unless a connection is at maxOutstanding. */

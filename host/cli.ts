@@ -182,6 +182,8 @@ async function serve(args: string[]): Promise<number> {
     process.on("SIGTERM", stop);
   });
   console.log("gradline: closed");
+  // an idle HTTP keep-alive connection (a health checker's) would hold the process for uWS's idle timeout
+  setTimeout(() => process.exit(), 1000).unref();
   return process.exitCode === 1 ? 1 : 0;
 }
 

@@ -371,7 +371,8 @@ export class Durability {
     await this.round;
     await this.wal?.close();
     if (!this.store) return;
-    if (await this.checkpointRound()) {
+    // a second round makes both generations hold the end state: no model needs the log then, and it goes
+    if ((await this.checkpointRound()) && (await this.checkpointRound())) {
       this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
       return;
     }

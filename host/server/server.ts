@@ -73,6 +73,7 @@ class Server implements GradlineServer {
   private readonly durability: Durability;
   private listenSocket: us_listen_socket | undefined;
   private state: "serving" | "draining" | "closed" = "serving";
+  /** Set once close() is called: HTTP replies from then on close their keep-alive connection. */
   private closing: Promise<void> | undefined;
   private nextSessionId = 1;
   /** Requests of every session awaiting their reply, and who waits for none to be left. */
@@ -158,16 +159,16 @@ class Server implements GradlineServer {
         // the error's code only: the path and the system's words are for the log, not for anyone who asks
         ...(failure ? { storage: `writes to the data folder fail (${(failure as NodeJS.ErrnoException).code ?? "error"}); see the server log` } : {}),
       });
-      res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body));
+      res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body, this.closing !== undefined));
     });
     this.app.get("/metrics", (res, req) => {
       const token = presentedToken(req.getHeader("authorization"), "");
       if (!this.tokens.grantFor(token)) return this.refuse(res, "401 Unauthorized", "a valid bearer token is required\n");
       const body = this.metrics.registry.render();
-      res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body));
+      res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, this.closing !== undefined));
     });
     this.app.any("/*", (res) => {
-      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, GET /healthz, GET /metrics\n"));
+      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, GET /healthz, GET /metrics\n", this.closing !== undefined));
     });
   }
 
@@ -231,7 +232,7 @@ class Server implements GradlineServer {
     res.cork(() => {
       res.writeStatus(status);
       if (status.startsWith("401")) res.writeHeader("WWW-Authenticate", 'Bearer realm="gradline"');
-      res.end(body);
+      res.end(body, this.closing !== undefined);
     });
   }
 

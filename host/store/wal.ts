@@ -1,13 +1,14 @@
 // The write-ahead log: every accepted create, train and delete, appended in arrival
 // order before it is applied or acknowledged. Group commit: records that arrive
-// while a write+fdatasync is under way go out together in the next one, so under
-// load one sync covers many batches and an idle server syncs each batch at once.
+// while a synced write (O_DSYNC) is under way go out together in the next one, so
+// under load one sync covers many batches and an idle server syncs each at once.
 //
 // On disk: segments `wal-<first lsn, 16 digits>.log`, each a run of frames
 // [u32 body length][u32 CRC-32 of body][body], little-endian. A frame whose length
 // or checksum does not hold ends its segment (a write cut short by a crash); the
 // records after it in that segment are reported lost. A new segment starts at every
 // start, after a checkpoint round (rotate) and after a storage fault.
+import { constants } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -157,7 +158,7 @@ export class WriteAheadLog {
   failure: Error | undefined;
   /** Bytes written since open or the last rotate. */
   bytesSinceRotate = 0;
-  /** Writes made durable (one fdatasync each, however many records they held), and the records in them. */
+  /** Synced writes (one per group, however many records it held), and the records in them. */
   syncs = 0;
   records = 0;
   private readonly segments: Segment[] = [];
@@ -355,8 +356,9 @@ export class WriteAheadLog {
       if (!this.handle) {
         const firstLsn = group[0]!.lsn;
         const file = segmentName(firstLsn);
-        // "w": a file of this name can only be a torn one no record of which was readable
-        this.handle = await open(join(this.folder, file), "w");
+        // truncating: a file of this name can only be a torn one no record of which was readable;
+        // O_DSYNC: each write returns once it is on disk (a write and an fdatasync in one call)
+        this.handle = await open(join(this.folder, file), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC);
         this.size = 0;
         this.segments.push({ firstLsn, file });
         // the new file's name must survive a crash too
@@ -371,7 +373,6 @@ export class WriteAheadLog {
           if (written === 0) throw new Error(`short write: ${bytes - rest.length + at} of ${bytes} bytes`);
         }
       }
-      await this.handle.datasync();
       this.syncs++;
       this.records += group.length;
       this.size += bytes;

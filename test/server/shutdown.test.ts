@@ -2,7 +2,8 @@
 // work (E_SHUTDOWN), finishes and acks every accepted batch, checkpoints, and
 // closes with 1001. After a restart on the same data folder the model holds exactly
 // the acked batches: its parameters equal one thread's replay of them.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -63,6 +64,30 @@ describe("server shutdown", () => {
     again.close();
     second.child.kill("SIGINT");
     expect(await second.exited).toBe(0);
+  });
+
+  it("exits promptly although a health checker holds an HTTP keep-alive connection; a clean shutdown leaves no log to replay", async () => {
+    const data = await mkdtemp(join(tmpdir(), "gradline-keepalive-"));
+    folders.push(data);
+    const server = await spawnServer(["--port", "0", "--data", data, "--workers", "0"]);
+    const wire = await WireClient.open(server.url);
+    await wire.call({ type: "create", seq: 1, model: "line", config });
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    let answers = "";
+    socket.on("data", (chunk) => (answers += chunk.toString()));
+    const ask = () => socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+    ask();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(answers).toContain('"status":"ok"');
+    const stopped = Date.now();
+    server.child.kill("SIGTERM");
+    const poll = setInterval(ask, 300); // it keeps asking, as a checker does
+    expect(await server.exited).toBe(0);
+    clearInterval(poll);
+    socket.destroy();
+    expect(Date.now() - stopped).toBeLessThan(5000);
+    expect((await readdir(data)).sort()).toEqual(["line.ckpt", "line.ckpt.prev"]);
   });
 
   it("refuses uWebSockets.js's pure-JS fallback unless allowed", async () => {
