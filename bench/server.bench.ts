@@ -20,6 +20,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../host/server/index.js";
 import type { Command, FrameLayout, Report, RunCommand, RunResult, Shape } from "./loadgen.js";
+import { merged, percentile } from "./stats.js";
 
 const SHAPE: Shape = { inputs: 16, outputs: 4, rows: 64 };
 /** Connections in all, one model each (`bench-0` …), spread evenly over the generator processes. */
@@ -79,25 +80,6 @@ const verdict = (ok: boolean) => (ok ? "MET" : "MISS");
 const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 const epochNow = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-/** Linear interpolation between order statistics of ascending `sorted`, as bench/pool.bench.ts computes its percentiles. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const at = (sorted.length - 1) * p;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
-}
-
-function merged(arrays: readonly Float64Array[]): Float64Array {
-  const out = new Float64Array(arrays.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const a of arrays) {
-    out.set(a, at);
-    at += a.length;
-  }
-  return out.sort();
-}
 
 // ---------------------------------------------------------------- children
 

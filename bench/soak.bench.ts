@@ -33,6 +33,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Command, FrameLayout, Report, RunCommand, RunResult, Shape, WindowReport } from "./loadgen.js";
+import { median, merged, percentile } from "./stats.js";
 
 // ------------------------------------------------------------------ set-up
 
@@ -73,31 +74,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Ma
 const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 const mb = (bytes: number): number => sig(bytes / 2 ** 20, 4);
 const log = (line: string): void => void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-const median = (values: readonly number[]): number => {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-/** Linear interpolation between order statistics of ascending `sorted` (as bench/server.bench.ts). */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const at = (sorted.length - 1) * p;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
-}
-
-function merged(arrays: readonly Float64Array[]): Float64Array {
-  const out = new Float64Array(arrays.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const a of arrays) {
-    out.set(a, at);
-    at += a.length;
-  }
-  return out.sort();
-}
 
 /** Percentiles in µs, for tables. */
 interface Percentiles {

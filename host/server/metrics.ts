@@ -162,6 +162,8 @@ export function serverMetrics(read: { connections: () => number; queueDepth: () 
     degraded: registry.add(new Gauge("gradline_storage_degraded", "1 while the data folder fails (writes are refused with E_STORAGE), else 0.", read.degraded)),
     storageErrors: registry.add(new Counter("gradline_storage_errors_total", "Failed writes to the data folder, by operation.")),
     checkpointRounds: registry.add(new Counter("gradline_checkpoint_rounds_total", "Checkpoint rounds completed (changed models written, log truncated).")),
+    residentBytes: registry.add(new Gauge("gradline_process_resident_bytes", "Resident memory of the server process (RSS).", () => process.memoryUsage.rss())),
+    heapUsedBytes: registry.add(new Gauge("gradline_heap_used_bytes", "JavaScript heap in use on the server's main thread (after the last collection it is the live data).", () => process.memoryUsage().heapUsed)),
   };
 }
 
