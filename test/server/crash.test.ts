@@ -24,14 +24,22 @@ const IN_FLIGHT = 256;
 
 describe("crash recovery", () => {
   let data = "";
-  afterAll(() => rm(data, { recursive: true, force: true }));
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    // a failed run must not leave its server behind
+    if (server && server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill("SIGKILL");
+      await server.exited;
+    }
+    await rm(data, { recursive: true, force: true });
+  });
 
   it(`SIGKILL ${KILLS} times under pipelined load: every acked batch is applied exactly once, bit-identical to an uninterrupted run`, async () => {
     data = await mkdtemp(join(tmpdir(), "gradline-crash-"));
     const port = String(await freePort());
     // small checkpoint intervals: kills also land during checkpoint rounds and log truncation
     const args = ["--port", port, "--data", data, "--workers", "2", "--checkpoint-every-steps", "200"];
-    let server: ServerProcess = await spawnServer(args);
+    server = await spawnServer(args);
     const client = await connect(server.url, { clientId: "crash-test", reconnect: { initialDelayMs: 10, maxDelayMs: 100 } });
     for (const [model, config] of Object.entries(MODELS)) await client.create(model, config);
 
@@ -71,7 +79,7 @@ describe("crash recovery", () => {
     const kill = rng(7);
     const logs: string[] = [];
     // what each server said, for a failure's message
-    const said = () => [...logs, server.output()].map((text, k) => `--- server ${k}:\n${text}`).join("\n");
+    const said = () => [...logs, server!.output()].map((text, k) => `--- server ${k}:\n${text}`).join("\n");
     for (let k = 0; k < KILLS; k++) {
       // under load: the client is back and sending before the next kill (on a busy machine a restart takes a while)
       const before = sent;
