@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { WireClient } from "../test/helpers/wire.js";
 import {
-  createSentinels, rssMiB, runFuzz, SENTINEL_NAMES, serverAnswers, snapshotDiff, snapshotModel, sweepModels, tally,
+  createSentinels, runFuzz, SENTINEL_NAMES, snapshotDiff, snapshotModel, tally, watchServer,
   type ModelSnapshot,
 } from "../test/helpers/fuzz.js";
 
@@ -79,31 +79,17 @@ const pid = server.child.pid!;
 console.log(`gradline fuzz: ${FRAMES.toLocaleString("en")} frames${SECONDS === undefined ? "" : ` or ${SECONDS} s`}, seed ${SEED}, ${CONNECTIONS} connections × window ${WINDOW}, server: --workers 1 --max-rows ${MAX_ROWS} --max-payload ${MAX_PAYLOAD}`);
 console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, Node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 
-const problems: string[] = [];
 const before: Map<string, ModelSnapshot> = await createSentinels(control, SEED, seq);
-const rss: { sent: number; mib: number }[] = [{ sent: 0, mib: rssMiB(pid) }];
-let swept = 0;
 let lastProgress = performance.now();
 let lastSent = 0;
-
-const checkpoint = async (sent: number) => {
-  try {
-    if (!alive()) return void problems.push(`at ${sent}: the server exited (${server.child.exitCode ?? server.child.signalCode})`);
-    const problem = await serverAnswers(control, server.url, seq);
-    if (problem) problems.push(`at ${sent}: ${problem}`);
-    const sweep = await sweepModels(control, SENTINEL_NAMES, seq);
-    swept += sweep.deleted;
-    problems.push(...sweep.problems.map((p) => `at ${sent}: ${p}`));
-    const mib = rssMiB(pid);
-    rss.push({ sent, mib });
-    const now = performance.now();
-    console.log(`  ${sent.toLocaleString("en").padStart(11)} frames  ${Math.round(((sent - lastSent) * 1000) / (now - lastProgress)).toLocaleString("en").padStart(7)} frames/s  RSS ${mib.toFixed(0)} MiB`);
-    lastProgress = now;
-    lastSent = sent;
-  } catch (error) {
-    problems.push(`at ${sent}: ${String(error)}`);
-  }
-};
+const watch = watchServer(pid, server.url, () => control, alive, () => String(server.child.exitCode ?? server.child.signalCode), seq, (sent, mib) => {
+  const now = performance.now();
+  console.log(`  ${sent.toLocaleString("en").padStart(11)} frames  ${Math.round(((sent - lastSent) * 1000) / (now - lastProgress)).toLocaleString("en").padStart(7)} frames/s  RSS ${mib.toFixed(0)} MiB`);
+  lastProgress = now;
+  lastSent = sent;
+});
+const { problems, rss } = watch;
+const checkpoint = (sent: number) => watch.check(sent);
 
 const report = await runFuzz({
   url: server.url, seed: SEED, frames: FRAMES, ...(SECONDS === undefined ? {} : { seconds: SECONDS }), connections: CONNECTIONS, window: WINDOW,
@@ -152,7 +138,7 @@ const rows: [string, string][] = [
   ...Object.entries(report.errors).sort((a, b) => b[1] - a[1]).map(([code, n]): [string, string] => [`  error ${code}`, n.toLocaleString("en")]),
   ["closing frames", `${report.closing.sent} sent: ${report.closing.closed} closed the connection, ${report.closing.answered} answered`],
   ["reconnects", String(report.reconnects)],
-  ["fuzz models swept", String(swept)],
+  ["fuzz models swept", String(watch.swept)],
   ["RSS start", `${rss[0]!.mib.toFixed(0)} MiB`],
   [`RSS after warm-up (${baseline.sent.toLocaleString("en")} frames)`, `${baseline.mib.toFixed(0)} MiB`],
   ["RSS max", `${Math.max(...rss.map((p) => p.mib)).toFixed(0)} MiB`],

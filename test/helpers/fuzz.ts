@@ -1203,3 +1203,37 @@ export async function serverAnswers(client: WireClient, url: string, seq: () => 
   if (health.status !== 200 || health.body.status !== "ok") return `/healthz ${health.status} ${JSON.stringify(health.body)}`;
   return undefined;
 }
+
+/** What the watch of a fuzzed server found: problems, RSS samples, fuzz models swept. */
+export interface ServerWatch {
+  problems: string[];
+  rss: { sent: number; mib: number }[];
+  swept: number;
+  /** Run between frames: the server is alive and answering; its RSS; the fuzz's models swept away. */
+  check(sent: number): Promise<void>;
+}
+
+/** Watches the server process `pid` through `client` (a connection of its own). `client()` is read at each check: a caller may reopen it. */
+export function watchServer(pid: number, url: string, client: () => WireClient, alive: () => boolean, exitOf: () => string, seq: () => number, sampled?: (sent: number, mib: number) => void): ServerWatch {
+  const watch: ServerWatch = {
+    problems: [],
+    rss: [{ sent: 0, mib: rssMiB(pid) }],
+    swept: 0,
+    async check(sent: number) {
+      try {
+        if (!alive()) return void watch.problems.push(`at ${sent}: the server exited (${exitOf()})`);
+        const problem = await serverAnswers(client(), url, seq);
+        if (problem) watch.problems.push(`at ${sent}: ${problem}`);
+        const sweep = await sweepModels(client(), SENTINEL_NAMES, seq);
+        watch.swept += sweep.deleted;
+        watch.problems.push(...sweep.problems.map((p) => `at ${sent}: ${p}`));
+        const mib = rssMiB(pid);
+        watch.rss.push({ sent, mib });
+        sampled?.(sent, mib);
+      } catch (error) {
+        watch.problems.push(`at ${sent}: ${String(error)}`);
+      }
+    },
+  };
+  return watch;
+}

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { spawnServer, type ServerProcess } from "../helpers/serverProcess.js";
 import { WireClient } from "../helpers/wire.js";
 import {
-  createSentinels, healthz, rssMiB, runFuzz, SENTINEL_NAMES, serverAnswers, snapshotDiff, snapshotModel, sweepModels, tally,
+  createSentinels, healthz, runFuzz, SENTINEL_NAMES, snapshotDiff, snapshotModel, tally, watchServer,
   type ModelSnapshot, type RunReport,
 } from "../helpers/fuzz.js";
 
@@ -62,22 +62,9 @@ describe("fuzzing the server", () => {
     const before: Map<string, ModelSnapshot> = await createSentinels(control, SEED, seq);
 
     // checkpoints, beside the fuzz: the server is alive and answering; its RSS; the models the fuzz made are swept away
-    const problems: string[] = [];
-    const rss: { sent: number; mib: number }[] = [{ sent: 0, mib: rssMiB(pid) }];
-    let swept = 0;
-    const checkpoint = async (sent: number) => {
-      try {
-        if (!alive()) return void problems.push(`at ${sent}: the server exited (${server.child.exitCode ?? server.child.signalCode})`);
-        const problem = await serverAnswers(control, server.url, seq);
-        if (problem) problems.push(`at ${sent}: ${problem}`);
-        const sweep = await sweepModels(control, SENTINEL_NAMES, seq);
-        swept += sweep.deleted;
-        problems.push(...sweep.problems.map((p) => `at ${sent}: ${p}`));
-        rss.push({ sent, mib: rssMiB(pid) });
-      } catch (error) {
-        problems.push(`at ${sent}: ${String(error)}`);
-      }
-    };
+    const watch = watchServer(pid, server.url, () => control, alive, () => String(server.child.exitCode ?? server.child.signalCode), seq);
+    const { problems, rss } = watch;
+    const checkpoint = (sent: number) => watch.check(sent);
 
     const report: RunReport = await runFuzz({
       url: server.url, seed: SEED, frames: FRAMES, connections: 4, window: 64, maxPayload: MAX_PAYLOAD, maxRows: MAX_ROWS,
@@ -91,7 +78,7 @@ describe("fuzzing the server", () => {
       `fuzz: ${report.sent} frames (${tally(report.byKind)}), ${(report.bytes / 2 ** 20).toFixed(1)} MiB, in ${(report.ms / 1000).toFixed(1)} s (${Math.round(report.sent / (report.ms / 1000))} frames/s)\n` +
       `replies ${report.replies} (${tally(report.replyTypes)}), pushes ${report.pushes}\n` +
       `errors: ${tally(report.errors)}\n` +
-      `closing frames ${report.closing.sent} (closed ${report.closing.closed}, answered ${report.closing.answered}), reconnects ${report.reconnects}, fuzz models swept ${swept}\n` +
+      `closing frames ${report.closing.sent} (closed ${report.closing.closed}, answered ${report.closing.answered}), reconnects ${report.reconnects}, fuzz models swept ${watch.swept}\n` +
       `server RSS MiB: start ${rss[0]!.mib.toFixed(0)}, after ${baseline.sent} frames ${baseline.mib.toFixed(0)}, end ${end.mib.toFixed(0)} (every ${CHECKPOINT_EVERY}: ${rss.map((p) => p.mib.toFixed(0)).join(" ")})`,
     );
     // the first few incidents with their likeliest frames, shortened (the runner keeps up to 4 KiB of each)
