@@ -217,7 +217,7 @@ export class Durability {
 
   /** Makes a new model durable: logged (wal) or checkpointed (checkpoint mode) before `done`. */
   create(entry: ModelEntry, options: ResolvedModelOptions, done: (error?: GradlineError) => void): void {
-    const lsn = this.take();
+    const lsn = this.wal ? this.wal.next : ++this.counter;
     entry.lsn = lsn;
     entry.checkpointLsn = entry.floor = lsn - 1;
     if (this.wal) {
@@ -250,16 +250,14 @@ export class Durability {
     };
     const wal = this.wal;
     if (!wal) {
-      entry.lsn = this.take();
+      entry.lsn = ++this.counter;
       return run(x, y, refused);
     }
-    const record = { kind: "train", model: entry.name, client, seq, x, y } as const;
-    const frame = wal.encodeNext(record);
-    const lsn = this.take();
-    const data = trainData(frame);
     const logged = (error: Error | undefined): void => {
       if (error) return refused(this.fault("writing the log", error, "train"));
       entry.lsn = lsn;
+      // views of the record's copy: the caller's x and y are reused once this call returns
+      const data = trainData(frame);
       run(data.x, data.y, (cause) => {
         // A step refused for its data (non-finite, diverged) is refused again by a replay.
         // One the engine never took (queue full, memory, a worker lost) is not: the log
@@ -268,8 +266,10 @@ export class Durability {
         this.cancel(entry.name, lsn, () => refused(cause));
       });
     };
+    let lsn: number;
+    let frame: Uint8Array;
     try {
-      wal.append(record, logged, frame);
+      ({ lsn, frame } = wal.append({ kind: "train", model: entry.name, client, seq, x, y }, logged));
     } catch (error) {
       refused(this.fault("writing the log", error, "train"));
     }
@@ -411,10 +411,6 @@ export class Durability {
     this.failure = undefined;
     this.hooks.log(`gradline: the data folder ${this.store.folder} takes writes again; serving normally`);
     await this.checkpointRound();
-  }
-
-  private take(): number {
-    return this.wal ? this.wal.next : ++this.counter;
   }
 
   private append(entry: Parameters<WriteAheadLog["append"]>[0], what: string, done: (error?: GradlineError) => void): void {

@@ -233,13 +233,14 @@ export class WriteAheadLog {
 
   /**
    * Appends a record; `done` is called once it is durable (or with the error that
-   * kept it from being). Throws at once while a storage fault lasts. `frame`, if
-   * given, is the record already encoded (its lsn must be `next`).
+   * kept it from being). Throws at once while a storage fault lasts. Returns its lsn
+   * and its frame (trainData gives aligned views of a train's x and y in it).
    */
-  append(entry: WalEntry, done: (error: Error | undefined) => void, frame?: Uint8Array): number {
+  append(entry: WalEntry, done: (error: Error | undefined) => void): { lsn: number; frame: Uint8Array } {
     if (this.failure) throw this.failure;
     const lsn = this.nextLsn++;
-    this.queue.push({ lsn, frame: frame ?? encodeRecord({ ...entry, lsn }), done });
+    const frame = encodeRecord({ ...entry, lsn });
+    this.queue.push({ lsn, frame, done });
     if (!this.flushing && !this.scheduled) {
       this.scheduled = true;
       // whatever else this turn of the event loop brings joins the same write
@@ -248,12 +249,7 @@ export class WriteAheadLog {
         this.flushing ??= this.flush();
       });
     }
-    return lsn;
-  }
-
-  /** Encodes a record that append() will get next, for callers that want views of its data first. */
-  encodeNext(entry: WalEntry): Uint8Array {
-    return encodeRecord({ ...entry, lsn: this.nextLsn });
+    return { lsn, frame };
   }
 
   /**

@@ -24,7 +24,7 @@ const train = (i: number, client: string | null = "plc-1"): WalEntry => ({
 /** Appends every entry at once; resolves when all are durable (rejects on the first error). */
 function appendAll(wal: WriteAheadLog, entries: WalEntry[]): Promise<number[]> {
   return Promise.all(entries.map((entry) => new Promise<number>((resolve, reject) => {
-    const lsn = wal.append(entry, (error) => (error ? reject(error) : resolve(lsn)));
+    const { lsn } = wal.append(entry, (error) => (error ? reject(error) : resolve(lsn)));
   })));
 }
 
