@@ -18,6 +18,12 @@ export {
   momentsBytes as moments_bytes, shardGradBytes as shard_grad_bytes,
 } from "./util/layout";
 export { f32_peak__wasmsimd_madd12 } from "./peak";
+import { ABI_VERSION } from "./util/layout";
+
+/** The layout and calling convention this build implements (docs/ABI.md, "Versions"). */
+export function abi_version(): i32 {
+  return ABI_VERSION;
+}
 
 /** First byte the host may allocate: everything below holds the module's static data. */
 export function heap_base(): usize {

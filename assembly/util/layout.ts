@@ -34,6 +34,11 @@
 //   │ anomaly candidate (anomaly layout) │ flagged u8[S] (rounded to 16) │
 //   └──────────────────────────────┘ scratch + scratchBytes(m, n, B)
 
+// ABI version: raised whenever an export, a layout offset or a documented
+// semantic changes, so a host built for another layout refuses the module
+// instead of misreading it (docs/ABI.md, "Versions").
+export const ABI_VERSION: i32 = 1;
+
 // Header fields (byte offsets from the model pointer).
 export const H_M: usize = 0; // i32 inputs
 export const H_N: usize = 4; // i32 outputs

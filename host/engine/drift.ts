@@ -4,6 +4,7 @@
 // in logs a batch's noise has a scale that does not depend on the units) and in
 // units of its own running spread, so one default fits every model. Each value's
 // pull is capped, so a single botched batch cannot raise an alarm on its own.
+import { Header, regions } from "../kernel/layout.js";
 
 export interface DriftOptions {
   /** Allowance per step, in spreads: shifts smaller than this are ignored. Default 0.5. */
@@ -67,6 +68,13 @@ export interface DriftSite {
   lrAt: number;
   /** Byte ranges of the optimiser state (s1, s2), zeroed by a reset. */
   optimizerState: { at: number; bytes: number };
+}
+
+/** The drift detector's place in a model block. */
+export function driftSite(view: DataView, block: number, m: number, n: number): DriftSite {
+  const r = regions(m, n);
+  // s1 and s2 are adjacent: one range
+  return { view, block, region: r.host, lrAt: Header.lr, optimizerState: { at: r.s1, bytes: r.stats - r.s1 } };
 }
 
 const read = (site: DriftSite, slot: number): number => site.view.getFloat64(site.block + site.region + 8 * slot, true);

@@ -1,15 +1,16 @@
 // The in-process engine: one shared memory, one kernel instance, the models
 // living in it, and the staging buffers batches are copied into.
-import { ANOMALY_RECORD_BYTES, recordCapacity } from "./layout.js";
 import { errors, quote } from "./errors.js";
 import { SharedArena } from "./memory.js";
-import { compileKernels, instantiateKernels, type KernelExports } from "./wasm.js";
+import { compileKernels } from "./wasm.js";
+import { createKernelMemory, instantiateKernel, type KernelExports } from "../kernel/loader.js";
+import { stepLayout } from "../kernel/buffers.js";
 import { kernelVariant, type KernelName, type KernelVariant } from "./kernels.js";
 import { resolveModelOptions, resolveInit, type ModelOptions } from "./options.js";
 import { linearInit } from "./init.js";
 import { decodeSnapshot } from "./snapshot.js";
 import { Model, writeOptions, writeState } from "./model.js";
-import { modelBlockBytes, regions } from "./layout.js";
+import { modelBlockBytes, regions } from "../kernel/layout.js";
 import { DEFAULT_SHARD_ROWS, planShards, type ShardBuffers } from "./shards.js";
 
 export interface EngineOptions {
@@ -128,21 +129,8 @@ export class Engine implements EngineCore {
     // the module computes sizes in 32 bits: refuse, before asking it, a batch the memory limit could never hold
     const rough = 4 * (batch + 68) * (2 * m + 3 * n);
     if (rough > this.arena.limitBytes) throw errors.memory(rough, this.arena.limitBytes);
-    const x = 0;
-    const y = align(x + 4 * batch * m);
-    const out = align(y + 4 * batch * n);
-    const scratch = align(out + 4 * batch * n);
-    const records = align(scratch + k.scratch_bytes(m, n, batch));
-    let bytes = align(records + ANOMALY_RECORD_BYTES * recordCapacity(batch));
-    let shardAt: { moments: number; grads: number; cand: number } | undefined;
-    if (batch > this.shardRows) {
-      const count = planShards(batch, this.shardRows).count;
-      const moments = bytes;
-      const grads = align(moments + count * k.moments_bytes(m, n));
-      const cand = align(grads + count * k.shard_grad_bytes(m, n));
-      bytes = cand + k.moments_bytes(m, n);
-      shardAt = { moments, grads, cand };
-    }
+    const layout = stepLayout(k, m, n, batch, batch > this.shardRows ? planShards(batch, this.shardRows).count : undefined);
+    const bytes = layout.bytes;
     if (!this.staging || this.staging.bytes < bytes) {
       // forget the old buffers before allocating: if the allocation fails, nothing points at freed memory
       if (this.staging) this.arena.release(this.staging.ptr);
@@ -152,17 +140,16 @@ export class Engine implements EngineCore {
     }
     const base = this.staging.ptr;
     const stage: Stage = {
-      x: base + x,
-      y: base + y,
-      out: base + out,
-      scratch: base + scratch,
-      gradOffset: k.scratch_grad_offset(m, n),
-      records: base + records,
-      recordCap: recordCapacity(batch),
+      x: base + layout.x,
+      y: base + layout.y,
+      out: base + layout.out,
+      scratch: base + layout.scratch,
+      gradOffset: layout.gradOffset,
+      records: base + layout.records,
+      recordCap: layout.recordCap,
     };
-    if (shardAt) {
-      stage.shards = { x: stage.x, y: stage.y, moments: base + shardAt.moments, grads: base + shardAt.grads, cand: base + shardAt.cand };
-    }
+    const shards = layout.shards;
+    if (shards) stage.shards = { x: stage.x, y: stage.y, moments: base + shards.moments, grads: base + shards.grads, cand: base + shards.cand };
     // consecutive calls mostly repeat a shape: skip the arithmetic and the wasm calls then
     this.lastStage = { m, n, batch, stage };
     return stage;
@@ -183,7 +170,6 @@ export class Engine implements EngineCore {
   }
 }
 
-const align = (n: number) => Math.ceil(n / 64) * 64;
 
 /** An engine that runs every step on the calling thread (no workers). */
 export async function createInProcessEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -199,8 +185,8 @@ export async function createInProcessEngine(options: EngineOptions = {}): Promis
   const module = await compileKernels(options.wasm);
   const shardRows = options.shardRows ?? engineDefaults.shardRows;
   if (!Number.isInteger(shardRows) || shardRows < 1) throw errors.config("shardRows", `must be a positive integer (got ${quote(shardRows)})`);
-  const memory = new WebAssembly.Memory({ initial: engineDefaults.initialMemoryPages, maximum: maximumPages, shared: true });
-  const kernels = instantiateKernels(module, memory);
-  const arena = new SharedArena(memory, { maximumPages, base: kernels.heap_base() });
+  const memory = createKernelMemory({ initialPages: engineDefaults.initialMemoryPages, maximumPages });
+  const { exports: kernels, heapBase } = instantiateKernel(module, memory);
+  const arena = new SharedArena(memory, { maximumPages, base: heapBase });
   return new Engine(arena, kernels, variant, maxBatch, shardRows, module);
 }

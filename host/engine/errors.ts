@@ -82,6 +82,9 @@ export const errors = {
 
   disposed: () => new GradlineError("E_DISPOSED", "the model was disposed; create or restore a model to continue"),
 
+  memoryGrow: (bytes: number, cause: unknown) =>
+    new GradlineError("E_MEMORY", `cannot grow the WebAssembly memory to ${bytes} bytes (${cause instanceof Error ? cause.message : String(cause)}): its maximum, or the machine, allows no more`, { bytes }, { cause }),
+
   memory: (bytes: number, limitBytes: number, cause?: unknown) =>
     new GradlineError(
       "E_MEMORY",

@@ -1,6 +1,6 @@
 // The one registry of kernel variants. Engines, tests and benchmarks all read
 // it, so a new variant is tested and benchmarked by adding one entry.
-import type { KernelExports } from "./wasm.js";
+import type { KernelExports } from "../kernel/loader.js";
 
 export type KernelName = "simd" | "scalar";
 

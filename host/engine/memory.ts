@@ -2,7 +2,7 @@
 // the module's static data: model blocks, batch buffers, scratch. First-fit
 // over an address-ordered free list, with coalescing on free and growth of the
 // memory when nothing fits.
-import { ALIGN } from "./layout.js";
+import { ALIGN } from "../kernel/layout.js";
 import { errors } from "./errors.js";
 
 const PAGE = 65536;

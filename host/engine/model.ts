@@ -1,9 +1,9 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
-import { driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
+import { driftSite, driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors, quote } from "./errors.js";
-import { Header, LossKind, OptimizerKind, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, driftSite } from "./layout.js";
+import { Header, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, writeHeader } from "../kernel/layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
@@ -398,23 +398,23 @@ export function writeOptions(core: EngineCore, ptr: number, o: ResolvedModelOpti
   const opt = o.optimizer;
   const nesterov = opt.type === "momentum" && opt.nesterov;
   const a = o.anomaly;
-  const flags = (o.standardize ? Flags.standardize : 0) | (nesterov ? Flags.nesterov : 0) |
-    (a ? Flags.anomaly : 0) | (a?.exclude ? Flags.exclude : 0);
-  view.setInt32(ptr + Header.m, o.inputs, true);
-  view.setInt32(ptr + Header.n, o.outputs, true);
-  view.setInt32(ptr + Header.loss, LossKind[o.loss], true);
-  view.setInt32(ptr + Header.optimizer, OptimizerKind[opt.type], true);
-  view.setInt32(ptr + Header.flags, flags, true);
-  view.setFloat32(ptr + Header.lr, opt.lr, true);
-  view.setFloat32(ptr + Header.l2, o.l2, true);
-  view.setFloat32(ptr + Header.delta, o.huberDelta, true);
-  view.setFloat32(ptr + Header.beta1, opt.type === "adam" ? opt.beta1 : opt.type === "momentum" ? opt.momentum : 0, true);
-  view.setFloat32(ptr + Header.beta2, opt.type === "adam" ? opt.beta2 : 0, true);
-  view.setFloat32(ptr + Header.eps, opt.type === "adam" ? opt.eps : 0, true);
-  view.setFloat32(ptr + Header.anomalyResidual, a?.residual ?? 0, true);
-  view.setFloat32(ptr + Header.anomalyMargin, a?.margin ?? 0, true);
-  view.setFloat32(ptr + Header.anomalyStuck, a?.stuck ?? 0, true);
-  view.setFloat32(ptr + Header.anomalyWarmup, a?.warmup ?? 0, true);
+  writeHeader(view, ptr, {
+    m: o.inputs,
+    n: o.outputs,
+    loss: o.loss,
+    optimizer: opt.type,
+    flags: (o.standardize ? Flags.standardize : 0) | (nesterov ? Flags.nesterov : 0) | (a ? Flags.anomaly : 0) | (a?.exclude ? Flags.exclude : 0),
+    lr: opt.lr,
+    l2: o.l2,
+    delta: o.huberDelta,
+    beta1: opt.type === "adam" ? opt.beta1 : opt.type === "momentum" ? opt.momentum : 0,
+    beta2: opt.type === "adam" ? opt.beta2 : 0,
+    eps: opt.type === "adam" ? opt.eps : 0,
+    anomalyResidual: a?.residual,
+    anomalyMargin: a?.margin,
+    anomalyStuck: a?.stuck,
+    anomalyWarmup: a?.warmup,
+  });
   // a new or restored state is a new regime: the detector learns the loss level afresh
   writeDrift(driftSite(view, ptr, o.inputs, o.outputs), o.drift, opt.lr);
 }

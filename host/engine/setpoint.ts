@@ -3,7 +3,7 @@
 // (assembly/setpoint.ts) and reports the answer in raw units with the active
 // constraints and whether the target can be reached at all.
 import { errors, quote } from "./errors.js";
-import type { KernelExports } from "./wasm.js";
+import type { KernelExports } from "../kernel/loader.js";
 import type { SharedArena } from "./memory.js";
 
 export interface SetpointRequest {

@@ -2,9 +2,9 @@
 // row boundaries into shards. The kernels (assembly/shard.ts) merge and reduce
 // shard by shard in index order, so a step's result depends on shardRows only:
 // the in-process engine and a pool of any size produce the same bytes.
-import type { KernelExports } from "./wasm.js";
+import type { KernelExports } from "../kernel/loader.js";
 import type { KernelVariant } from "./kernels.js";
-import { Status } from "./layout.js";
+import { Status } from "../kernel/layout.js";
 
 /** Default rows per shard. Part of a model's numerics: changing it changes results of large steps. */
 export const DEFAULT_SHARD_ROWS = 1024;

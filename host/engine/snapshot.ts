@@ -4,7 +4,7 @@
 import { Packr } from "msgpackr";
 import { errors, quote } from "./errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
-import { anomalyStateLength } from "./layout.js";
+import { anomalyStateLength } from "../kernel/layout.js";
 import { DRIFT_STATE_LENGTH } from "./drift.js";
 
 export const SNAPSHOT_FORMAT = "gradline.model";

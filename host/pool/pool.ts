@@ -6,8 +6,8 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
-import { ANOMALY_RECORD_BYTES, recordCapacity, driftSite } from "../engine/layout.js";
-import { driftStep } from "../engine/drift.js";
+import { ANOMALY_RECORD_BYTES, recordCapacity, Header, Status } from "../kernel/layout.js";
+import { driftSite, driftStep } from "../engine/drift.js";
 import { readAnomalies } from "../engine/model.js";
 import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
@@ -17,7 +17,6 @@ import { Piscina } from "piscina";
 import { errors, quote, type GradlineError } from "../engine/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
-import { Header, Status } from "../engine/layout.js";
 import { planShards, firstNonFiniteOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
 import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
 import type { ModelState } from "../engine/snapshot.js";

@@ -2,10 +2,10 @@
 // thread. It runs what a task describes and answers with statuses; the main
 // thread alone allocates, grows the memory and commits results.
 import { workerData } from "node:worker_threads";
-import { instantiateKernels } from "../engine/wasm.js";
+import { instantiateKernel } from "../kernel/loader.js";
 import { kernelVariant, type KernelName } from "../engine/kernels.js";
-import { Header, Status, driftSite } from "../engine/layout.js";
-import { driftStep } from "../engine/drift.js";
+import { Header, Status } from "../kernel/layout.js";
+import { driftSite, driftStep } from "../engine/drift.js";
 import { planShards, shardGradient, shardMoments, type ShardBuffers } from "../engine/shards.js";
 import * as T from "./tasks.js";
 
@@ -16,7 +16,7 @@ export interface WorkerData {
 }
 
 const { module, memory, kernel } = workerData as WorkerData;
-const kernels = instantiateKernels(module, memory);
+const kernels = instantiateKernel(module, memory).exports;
 const variant = kernelVariant(kernel)!;
 let bytes = new Uint8Array(memory.buffer);
 let view = new DataView(memory.buffer);

@@ -1,7 +1,10 @@
 // Host mirror of assembly/util/layout.ts: header fields and enum values of the
 // model block. docs/ABI.md documents the same table; region sizes come from the
-// module's own model_bytes/scratch_bytes exports.
-import type { DriftSite } from "./drift.js";
+// module's own model_bytes/scratch_bytes exports. No runtime built-ins: this file
+// is part of the runtime-neutral kernel loader (gradline/kernel).
+
+/** The ABI this host is written for; the module's abi_version() must return it. */
+export const ABI_VERSION = 1;
 
 export const Header = {
   m: 0, // i32
@@ -68,12 +71,48 @@ export function modelBlockBytes(m: number, n: number): number {
   return regions(m, n).host + HOST_REGION_BYTES;
 }
 
-/** The drift detector's place in a model block (host/engine/drift.ts). */
-export function driftSite(view: DataView, block: number, m: number, n: number): DriftSite {
-  const r = regions(m, n);
-  // s1 and s2 are adjacent: one range
-  return { view, block, region: r.host, lrAt: Header.lr, optimizerState: { at: r.s1, bytes: r.stats - r.s1 } };
-}
-
 /** Every allocation is aligned to a cache line, which also satisfies the kernels' 16-byte rule. */
 export const ALIGN = 64;
+
+/** `bytes` rounded up to a multiple of ALIGN. */
+export const alignUp = (bytes: number): number => Math.ceil(bytes / ALIGN) * ALIGN;
+
+/** A model block's configuration, in the header's own terms (docs/ABI.md, "Header"). */
+export interface ModelHeader {
+  m: number;
+  n: number;
+  loss: keyof typeof LossKind;
+  optimizer: keyof typeof OptimizerKind;
+  /** Sum of Flags bits. */
+  flags: number;
+  lr: number;
+  /** Default 0 for each of the rest. */
+  l2?: number;
+  delta?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  anomalyResidual?: number;
+  anomalyMargin?: number;
+  anomalyStuck?: number;
+  anomalyWarmup?: number;
+}
+
+/** Writes the host-config fields of the header at `block`; counters, θ and the state are left as they are. */
+export function writeHeader(view: DataView, block: number, h: ModelHeader): void {
+  view.setInt32(block + Header.m, h.m, true);
+  view.setInt32(block + Header.n, h.n, true);
+  view.setInt32(block + Header.loss, LossKind[h.loss], true);
+  view.setInt32(block + Header.optimizer, OptimizerKind[h.optimizer], true);
+  view.setInt32(block + Header.flags, h.flags, true);
+  view.setFloat32(block + Header.lr, h.lr, true);
+  view.setFloat32(block + Header.l2, h.l2 ?? 0, true);
+  view.setFloat32(block + Header.delta, h.delta ?? 0, true);
+  view.setFloat32(block + Header.beta1, h.beta1 ?? 0, true);
+  view.setFloat32(block + Header.beta2, h.beta2 ?? 0, true);
+  view.setFloat32(block + Header.eps, h.eps ?? 0, true);
+  view.setFloat32(block + Header.anomalyResidual, h.anomalyResidual ?? 0, true);
+  view.setFloat32(block + Header.anomalyMargin, h.anomalyMargin ?? 0, true);
+  view.setFloat32(block + Header.anomalyStuck, h.anomalyStuck ?? 0, true);
+  view.setFloat32(block + Header.anomalyWarmup, h.anomalyWarmup ?? 0, true);
+}
