@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 60_000,
     // two cores: keep files in one fork pool so WebAssembly memories stay modest
     pool: "forks",
+    globalSetup: ["test/setup/chromium.ts"],
   },
 });

@@ -80,6 +80,7 @@ export async function loadKernel(source: KernelSource, options: KernelOptions = 
   const memory = options.memory ?? createKernelMemory(options);
   checkShared(memory, "options.memory");
   const module = await compileKernel(source);
+  checkAbi(module);
   // the asynchronous form: browsers refuse to instantiate large modules synchronously on the main thread
   const instance = await WebAssembly.instantiate(module, importsFor(memory));
   return kernelOf(module, instance, memory);
@@ -90,6 +91,7 @@ export function instantiateKernel(module: WebAssembly.Module, memory: WebAssembl
   if (!(module instanceof WebAssembly.Module)) throw errors.wasm(`expected a compiled WebAssembly.Module (got ${quote(module)})`);
   checkModule(module);
   checkShared(memory, "memory");
+  checkAbi(module);
   return kernelOf(module, new WebAssembly.Instance(module, importsFor(memory)), memory);
 }
 
@@ -185,8 +187,34 @@ function checkModule(module: WebAssembly.Module): void {
     const known = imp.module === "env" && ((imp.name === "memory" && imp.kind === "memory") || (imp.name === "abort" && imp.kind === "function"));
     if (!known) throw errors.wasm(`this is not a gradline kernel module: it imports ${imp.module}.${imp.name} (${imp.kind}), and gradline.wasm imports only env.memory and env.abort`);
   }
+  if (!WebAssembly.Module.imports(module).some((imp) => imp.module === "env" && imp.name === "memory")) {
+    throw errors.wasm("this is not a gradline kernel module: it does not import env.memory (gradline.wasm works in a shared memory that the host provides)");
+  }
   const version = WebAssembly.Module.exports(module).find((e) => e.name === "abi_version");
   if (version?.kind !== "function") throw errors.wasm("this is not a gradline kernel module of ABI version 1 or later: it exports no abi_version()");
+}
+
+/** Modules whose ABI version was read in this realm. */
+const abiChecked = new WeakSet<WebAssembly.Module>();
+
+/**
+ * Reads abi_version() from an instance over a memory of its own: instantiating
+ * writes the module's data segments into its memory, and a module of another
+ * release must not overwrite the static data of a memory already in use.
+ */
+function checkAbi(module: WebAssembly.Module): void {
+  if (abiChecked.has(module)) return;
+  let version: unknown;
+  try {
+    const probe = new WebAssembly.Instance(module, importsFor(new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true })));
+    version = (probe.exports.abi_version as () => number)();
+  } catch (cause) {
+    throw errors.wasm(`the module does not instantiate as gradline.wasm does (${messageOf(cause)}): it is not this release's kernel module`, cause);
+  }
+  if (version !== ABI_VERSION) {
+    throw errors.wasm(`the module implements ABI version ${quote(version)}, and this host reads ABI version ${ABI_VERSION}: load the gradline.wasm of the same release as this code`);
+  }
+  abiChecked.add(module);
 }
 
 function checkShared(memory: WebAssembly.Memory, what: string): void {
@@ -209,10 +237,6 @@ function importsFor(memory: WebAssembly.Memory): WebAssembly.Imports {
 
 function kernelOf(module: WebAssembly.Module, instance: WebAssembly.Instance, memory: WebAssembly.Memory): Kernel {
   const raw = instance.exports as Record<string, unknown>;
-  const version = (raw.abi_version as () => number)();
-  if (version !== ABI_VERSION) {
-    throw errors.wasm(`the module implements ABI version ${quote(version)}, and this host reads ABI version ${ABI_VERSION}: load the gradline.wasm of the same release as this code`);
-  }
   const exports: Record<string, unknown> = {};
   for (const [name, unsigned] of Object.entries(exportsUnsigned)) {
     const f = raw[name];

@@ -1,44 +1,23 @@
 // The built client in headless Chromium, with the browser's own WebSocket: the token
 // travels as access_token, frames are the same MessagePack, results match the server.
-// Needs Debian's chromium (.ci/run installs it; or set CHROMIUM_PATH).
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { fileURLToPath } from "node:url";
-import { join, normalize } from "node:path";
 import { chromium, type Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startServer, type GradlineServer } from "../../host/index.js";
+import { startStaticServer } from "../../examples/browser/serve.mjs";
 
 const TOKEN = "browser-dashboard-token-42";
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-/** Serves the page, dist/host and msgpackr's ESM build; nothing else. */
-function staticServer(): Promise<{ server: Server; url: string }> {
-  const page = `<!doctype html><script type="importmap">{"imports":{"msgpackr":"/node_modules/msgpackr/index.js"}}</script><title>gradline</title>`;
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
-    if (path === "/") return res.writeHead(200, { "Content-Type": "text/html" }).end(page);
-    if (!path.startsWith("/dist/host/") && !path.startsWith("/node_modules/msgpackr/")) return res.writeHead(404).end();
-    readFile(join(root, path)).then(
-      (body) => res.writeHead(200, { "Content-Type": "text/javascript" }).end(body),
-      () => res.writeHead(404).end(),
-    );
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
-}
+/** The page, dist/host and msgpackr's ESM build; nothing else. */
+const page = `<!doctype html><script type="importmap">{"imports":{"msgpackr":"/node_modules/msgpackr/index.js"}}</script><title>gradline</title>`;
 
 describe("client in a browser", () => {
   let gradline: GradlineServer;
-  let files: { server: Server; url: string };
+  let files: Awaited<ReturnType<typeof startStaticServer>>;
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`);
     gradline = await startServer({ port: 0, workers: 1, tokens: [TOKEN], log: () => {} });
-    files = await staticServer();
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+    files = await startStaticServer({ allow: ["/dist/host/", "/node_modules/msgpackr/"], pages: { "/": page } });
+    browser = await chromium.launch({ executablePath: inject("chromium") });
   });
   afterAll(async () => {
     await browser?.close();
