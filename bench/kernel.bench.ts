@@ -3,10 +3,10 @@
 // kernels, plain TypeScript and TensorFlow.js, against the machine's
 // WebAssembly SIMD peak measured in the same run. Run: npm run bench:kernel
 import os from "node:os";
-import { Bench, type Fn, type FnReturnedObject, type Task } from "tinybench";
 import { createEngine, kernelVariants, linearInit, type KernelVariant } from "../host/index.js";
 import { mulberry32 } from "../host/engine/init.js";
 import { PlainLinear } from "./plain.js";
+import { batched, measureRounds, type Timing } from "./rounds.js";
 import { initTfjs, tfjsHandWritten, tfjsMinimize, type TfjsInfo } from "./tfjs.js";
 
 /** A batch and the initial parameters every variant starts from. */
@@ -69,13 +69,9 @@ const PEAK_ITERATIONS = 20_000;
 const PEAK = "peak f32x4 madd ×12";
 /** Each tinybench sample times enough consecutive steps to last about this long (ms). */
 const SAMPLE_MS = 1;
-/**
- * Every task runs once per round, rounds in turn; a task's time is the median
- * of its round medians. On a shared machine a load burst then spoils one round
- * of a task, not its whole measurement.
- */
+/** Interleaved rounds (bench/rounds.ts): a load burst spoils one round of a task, not its whole measurement. */
 const ROUNDS = 7;
-const BENCH_OPTIONS = { time: 350, iterations: 3, warmupTime: 50, warmupIterations: 1, throws: true } as const;
+const ROUND_OPTIONS = { rounds: ROUNDS, bench: { time: 350, iterations: 3, warmupTime: 50, warmupIterations: 1 } };
 const REFERENCE = "gradline simd train()";
 const STAGED = "gradline simd train() staged";
 
@@ -188,66 +184,6 @@ async function verify(p: Problem): Promise<string> {
   return `check: loss ${before} → ${after} after ${CHECK_STEPS} steps at lr ${CHECK_LR}, every variant within ${worst.toExponential(1)} (relative) of plain TypeScript`;
 }
 
-/** How many consecutive calls make a sample of about SAMPLE_MS. */
-function repsFor(call: () => void): number {
-  call();
-  let runs = 0;
-  let elapsed = 0;
-  const start = performance.now();
-  do {
-    call();
-    runs++;
-    elapsed = performance.now() - start;
-  } while (elapsed < 20 * SAMPLE_MS);
-  return Math.max(1, Math.round((SAMPLE_MS * runs) / elapsed));
-}
-
-/** A tinybench task timing `reps` calls per sample and reporting the time of one. */
-function batched(call: () => void): Fn {
-  const reps = repsFor(call);
-  return () => {
-    const start = performance.now();
-    for (let i = 0; i < reps; i++) call();
-    const total = performance.now() - start;
-    return { overriddenDuration: total / reps, overriddenIterationCost: total } satisfies FnReturnedObject;
-  };
-}
-
-function p50Ms(task: Task): number {
-  const result = task.result;
-  if (result.state !== "completed") throw new Error(`${task.name} did not complete (${result.state})`);
-  return result.latency.p50;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Median ms per call of one task, and the spread of its round medians relative to that. */
-interface Timing {
-  ms: number;
-  spread: number;
-}
-
-/** Runs the tasks in ROUNDS interleaved rounds. */
-async function measure(tasks: ReadonlyMap<string, Fn>): Promise<Map<string, Timing>> {
-  const rounds = new Map([...tasks.keys()].map((name) => [name, [] as number[]]));
-  for (let r = 0; r < ROUNDS; r++) {
-    const bench = new Bench(BENCH_OPTIONS);
-    for (const [name, fn] of tasks) bench.add(name, fn);
-    await bench.run();
-    for (const task of bench.tasks) rounds.get(task.name)?.push(p50Ms(task));
-  }
-  return new Map(
-    [...rounds].map(([name, ms]) => {
-      const mid = median(ms);
-      return [name, { ms: mid, spread: (Math.max(...ms) - Math.min(...ms)) / mid }];
-    }),
-  );
-}
-
 interface ShapeResult {
   shape: Shape;
   peakGflops: number;
@@ -257,14 +193,14 @@ interface ShapeResult {
 async function benchShape(shape: Shape, peak: (iterations: number, a: number, c: number) => number): Promise<ShapeResult> {
   const p = makeProblem(shape);
   const check = await verify(p);
-  const tasks = new Map([[PEAK, batched(() => void peak(PEAK_ITERATIONS, 0.9999, 0.0001))]]);
+  const tasks = new Map([[PEAK, batched(() => void peak(PEAK_ITERATIONS, 0.9999, 0.0001), SAMPLE_MS)]]);
   const variants: Variant[] = [];
   for (const c of contenders) {
     const v = await c.make(p, LR);
     variants.push(v);
-    tasks.set(c.name, batched(() => v.step()));
+    tasks.set(c.name, batched(() => v.step(), SAMPLE_MS));
   }
-  const timings = await measure(tasks);
+  const timings = await measureRounds(tasks, ROUND_OPTIONS);
   for (const v of variants) v.dispose();
   const result = { shape, peakGflops: (96 * PEAK_ITERATIONS) / (timing(timings, PEAK).ms * 1e6), timings };
   printShape(result, check);

@@ -7,9 +7,10 @@ import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+/** The checkout: two folders up from test/helpers, or three from its build in dist/test/helpers (benchmarks). */
+const root = ((here) => (existsSync(join(here, "package.json")) ? here : dirname(here)))(fileURLToPath(new URL("../..", import.meta.url)));
 const run = promisify(execFile);
 
 /** Debian packages of the shared libraries Chromium needs beyond libc (PROBES.md). */
