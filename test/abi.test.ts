@@ -30,8 +30,12 @@ const STATUS_NONFINITE_X = 1;
 const STATUS_NONFINITE_Y = 2;
 const STATUS_DIVERGED = 3;
 
+// docs/ABI.md, "Versions"
+const ABI_VERSION = 1;
+
 // docs/ABI.md, "Exports": every pointer and size is an i32 (unsigned byte offset).
 interface Kernels {
+  abi_version(): number;
   heap_base(): number;
   model_bytes(m: number, n: number): number;
   scratch_bytes(m: number, n: number, batch: number): number;
@@ -235,6 +239,10 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
     // then the anomaly candidate (8·(4m + 2n + 2)) and one flag byte per lane (S rounded up to 16)
     return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 2) + ((S + 15) & ~15) };
   }
+
+  it("abi_version() is the version this document describes", () => {
+    expect(k.abi_version()).toBe(ABI_VERSION);
+  });
 
   it("model_bytes, scratch_grad_offset and scratch_bytes over shapes with and without padding", () => {
     for (let mm = 1; mm <= 9; mm++) {
