@@ -65,31 +65,46 @@ async function unpackChromium(): Promise<string> {
   }
 }
 
-/** Runs `chromium --version`; a shared library the machine lacks is installed with apt-get where we can, else named. */
+/**
+ * Checks that Chromium starts. Shared libraries the machine lacks (ldd lists them
+ * all at once) are installed with one apt-get where we are root on Debian, and
+ * otherwise named in one line.
+ */
 async function ensureStarts(path: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const missing = await missingLibrary(path);
-    if (!missing) return;
-    const pkg = debianPackageOf[missing];
-    const canInstall = pkg && attempt === 0 && process.getuid?.() === 0 && existsSync("/usr/bin/apt-get");
-    if (!canInstall) {
-      throw new MissingTool(`Chromium (${path}) cannot start: this machine lacks ${missing}; install ${pkg ? `Debian's ${pkg}` : "the package that provides it"}, or set CHROMIUM_PATH to a Chromium that runs here`);
+  const missing = await missingLibraries(path);
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((lib) => debianPackageOf[lib] ?? "?"))];
+    const known = !packages.includes("?");
+    const lacks = `Chromium (${path}) cannot start: this machine lacks ${missing.join(", ")}`;
+    const fix = known ? `install Debian's ${packages.join(" ")}` : "install the packages that provide them";
+    if (!known || process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) {
+      throw new MissingTool(`${lacks}; ${fix}, or set CHROMIUM_PATH to a Chromium that runs here`);
     }
-    console.error(`Chromium needs ${missing}: apt-get install ${pkg}`);
-    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", pkg], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    console.error(`Chromium needs ${missing.join(", ")}: apt-get install ${packages.join(" ")}`);
+    try {
+      execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
+      execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    } catch {
+      throw new MissingTool(`${lacks}, and apt-get install ${packages.join(" ")} failed (its output is above); ${fix} by hand, or set CHROMIUM_PATH`);
+    }
+    const still = await missingLibraries(path);
+    if (still.length > 0) throw new MissingTool(`Chromium (${path}) still lacks ${still.join(", ")} after apt-get install ${packages.join(" ")}; set CHROMIUM_PATH to a Chromium that runs here`);
+  }
+  try {
+    await run(path, ["--version"], { timeout: 30_000 });
+  } catch (error) {
+    const text = String((error as { stderr?: string }).stderr || error);
+    throw new MissingTool(`Chromium (${path}) does not start: ${text.trim().split("\n")[0]}`);
   }
 }
 
-async function missingLibrary(path: string): Promise<string | undefined> {
+/** The shared libraries `path` needs and the machine lacks, as ldd reports them (none where there is no ldd: --version then tells). */
+async function missingLibraries(path: string): Promise<string[]> {
   try {
-    await run(path, ["--version"], { timeout: 30_000 });
-    return undefined;
-  } catch (error) {
-    const text = String((error as { stderr?: string }).stderr ?? error);
-    const match = /error while loading shared libraries: ([^:\s]+)/.exec(text);
-    if (match) return match[1];
-    throw new MissingTool(`Chromium (${path}) does not start: ${text.trim().split("\n")[0]}`);
+    const { stdout } = await run("ldd", [path], { timeout: 30_000 });
+    return [...stdout.matchAll(/^\s*(\S+) => not found/gm)].map((match) => match[1]!);
+  } catch {
+    return [];
   }
 }
 
