@@ -83,7 +83,8 @@ async function ensureStarts(path: string): Promise<void> {
     console.error(`Chromium needs ${missing.join(", ")}: apt-get install ${packages.join(" ")}`);
     try {
       execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-      execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+      // --reinstall: also where the package is registered but its files are gone
+      execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "--reinstall", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
     } catch {
       throw new MissingTool(`${lacks}, and apt-get install ${packages.join(" ")} failed (its output is above); ${fix} by hand, or set CHROMIUM_PATH`);
     }
