@@ -4,7 +4,7 @@ import { errors, quote } from "./errors.js";
 import { SharedArena } from "./memory.js";
 import { compileKernels } from "./wasm.js";
 import { createKernelMemory, instantiateKernel, type KernelExports } from "../kernel/loader.js";
-import { stepLayout } from "../kernel/buffers.js";
+import { stepLayout, type StepLayout } from "../kernel/buffers.js";
 import { kernelVariant, type KernelName, type KernelVariant } from "./kernels.js";
 import { resolveModelOptions, resolveInit, type ModelOptions } from "./options.js";
 import { linearInit } from "./init.js";
@@ -38,17 +38,8 @@ export const engineDefaults = Object.freeze({
   shardRows: DEFAULT_SHARD_ROWS,
 });
 
-/** Staging buffers for one call: batch in, predictions out, scratch. */
-export interface Stage {
-  x: number;
-  y: number;
-  out: number;
-  scratch: number;
-  /** Byte offset of the gradient inside scratch. */
-  gradOffset: number;
-  /** Anomaly records of a training step, and how many fit. */
-  records: number;
-  recordCap: number;
+/** Staging buffers for one call, at absolute addresses: batch in, predictions out, scratch, anomaly records (stepLayout's plan). */
+export interface Stage extends Omit<StepLayout, "shards" | "bytes"> {
   /** Set when the batch is above shardRows: a training step on it is sharded. */
   shards?: ShardBuffers;
 }

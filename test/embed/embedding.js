@@ -5,7 +5,7 @@
 // against the closed-form least-squares fit and Node's in-process engine.
 import { loadKernel, placeModel, writeHeader, regions, alignUp, growMemory, Header, Flags, ANOMALY_RECORD_BYTES } from "../../dist/host/kernel/index.js";
 
-/** mulberry32, written out: the data are the same in every runtime. */
+/** mulberry32, written out rather than imported: this script uses gradline/kernel and nothing else of gradline. */
 function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {
