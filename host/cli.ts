@@ -3,38 +3,15 @@
 // example through the SIMD kernels).
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
-import { readFile } from "node:fs/promises";
-import { startServer, type ServerOptions, type TokenGrant } from "./server/index.js";
+import { startServer } from "./server/index.js";
+import { serverOptionsFrom, settingsFlags, settingsUsage, SettingError } from "./server/settings.js";
 import { runDemo } from "./demo/demo.js";
 
 const usage = `usage: gradline <command> [options]
 
 commands:
   serve    run the server: WebSocket protocol on /, GET /healthz, GET /metrics
-             --host H         interface (default 127.0.0.1; env GRADLINE_HOST)
-             --port N         port, 0 for any free one (default 8080; env GRADLINE_PORT)
-             --data DIR       data folder: the log and the checkpoints, restored at
-                              start; "" for none, memory only (default ./data;
-                              env GRADLINE_DATA)
-             --durability M   wal: every batch is on disk before its ack (default);
-                              checkpoint: a crash loses what came after the last
-                              checkpoint (env GRADLINE_DURABILITY)
-             --checkpoint-every-steps N    a model's steps between checkpoints
-                              (default 100000; env GRADLINE_CHECKPOINT_EVERY_STEPS)
-             --checkpoint-every-seconds S  seconds between checkpoints (default 60;
-                              env GRADLINE_CHECKPOINT_EVERY_SECONDS)
-             --workers N      engine worker threads, 0 for none (default: cores;
-                              env GRADLINE_WORKERS)
-             --token T        bearer token clients must present; repeat for more
-                              (env GRADLINE_TOKENS, comma-separated). Without one
-                              the server listens on loopback only.
-             --tokens-file F  JSON list of tokens: strings (full access) or
-                              { "token", "prefixes": [...], "readOnly", "maxModels" }
-                              (env GRADLINE_TOKENS_FILE); adds to --token
-             --max-rows N     most rows per batch (default 65536; env GRADLINE_MAX_ROWS)
-             --max-payload N  largest frame in bytes (default 16777216; env GRADLINE_MAX_PAYLOAD)
-             --allow-fallback start even on uWebSockets.js's slow pure-JS fallback
-                              (env GRADLINE_ALLOW_FALLBACK=1)
+${settingsUsage().replace(/^/gm, "         ")}
   demo     stream a simulated chemical line (temperature, pressure, flow →
            yield, purity; sensor noise, slow drift, faulty sensors) into a
            server and print the model converging
@@ -127,45 +104,9 @@ async function demo(args: string[]): Promise<number> {
 
 /** Runs the server until SIGINT or SIGTERM, then shuts it down gracefully. */
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      host: { type: "string" }, port: { type: "string" }, data: { type: "string" }, workers: { type: "string" }, token: { type: "string", multiple: true },
-      "tokens-file": { type: "string" },
-      "max-rows": { type: "string" }, "max-payload": { type: "string" }, "allow-fallback": { type: "boolean" },
-      durability: { type: "string" }, "checkpoint-every-steps": { type: "string" }, "checkpoint-every-seconds": { type: "string" },
-    },
-    strict: true,
-  });
-  const env = process.env;
-  const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? (env[variable] === "" ? undefined : env[variable]);
-  const optionalInteger = (value: string | undefined, name: string, min: number): number | undefined =>
-    value === undefined ? undefined : integer(value, name, 0, min);
-  const tokens: (string | TokenGrant)[] = values.token ?? (env.GRADLINE_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
-  const tokensFile = setting(values["tokens-file"], "GRADLINE_TOKENS_FILE");
-  if (tokensFile !== undefined) {
-    let granted: unknown;
-    try {
-      granted = JSON.parse(await readFile(tokensFile, "utf8"));
-    } catch (error) {
-      throw new UsageError(`--tokens-file ${tokensFile}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    if (!Array.isArray(granted)) throw new UsageError(`--tokens-file ${tokensFile}: must hold a JSON list`);
-    tokens.push(...(granted as (string | TokenGrant)[]));
-  }
-  const server = await startServer({
-    host: setting(values.host, "GRADLINE_HOST"),
-    port: optionalInteger(setting(values.port, "GRADLINE_PORT"), "port", 0),
-    data: values.data ?? env.GRADLINE_DATA ?? "data",
-    durability: setting(values.durability, "GRADLINE_DURABILITY") as ServerOptions["durability"],
-    checkpointEverySteps: optionalInteger(setting(values["checkpoint-every-steps"], "GRADLINE_CHECKPOINT_EVERY_STEPS"), "checkpoint-every-steps", 1),
-    checkpointEverySeconds: optionalInteger(setting(values["checkpoint-every-seconds"], "GRADLINE_CHECKPOINT_EVERY_SECONDS"), "checkpoint-every-seconds", 1),
-    workers: optionalInteger(setting(values.workers, "GRADLINE_WORKERS"), "workers", 0),
-    maxRows: optionalInteger(setting(values["max-rows"], "GRADLINE_MAX_ROWS"), "max-rows", 1),
-    maxPayload: optionalInteger(setting(values["max-payload"], "GRADLINE_MAX_PAYLOAD"), "max-payload", 1),
-    tokens,
-    allowFallback: values["allow-fallback"] ?? ["1", "true"].includes(env.GRADLINE_ALLOW_FALLBACK ?? ""),
-  });
+  const { values } = parseArgs({ args, options: settingsFlags(), strict: true });
+  const { options, explain } = await serverOptionsFrom({ flags: values, env: process.env });
+  const server = await startServer(options).catch((error: unknown) => Promise.reject(explain(error)));
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       console.log(`gradline: ${signal}: finishing accepted work, then closing`);
@@ -212,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
+    if (error instanceof UsageError || error instanceof SettingError || (error instanceof TypeError && "code" in error)) {
       console.error(`gradline: ${error.message}\n\n${usage}`);
       return 2;
     }

@@ -7,6 +7,7 @@ import { GradlineError, errors } from "../engine/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";
+import { FolderLocked, lockFolder, type FolderLock } from "../store/lock.js";
 import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
 import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
 import type { TrainResult } from "../engine/model.js";
@@ -53,6 +54,8 @@ export class Durability {
   failure: Error | undefined;
   private readonly store: CheckpointStore | undefined;
   private wal: WriteAheadLog | undefined;
+  /** Held from start to the end of close(): one server per data folder. */
+  private lock: FolderLock | undefined;
   /** Lsns of the modes without a log: counted here, kept in checkpoints. */
   private counter = 0;
   private round: Promise<boolean> | undefined;
@@ -93,9 +96,45 @@ export class Durability {
   async start(add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void): Promise<void> {
     const store = this.store;
     if (!store) return;
+    const unreadable = (error: unknown) =>
+      new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    await store.init().catch((error: unknown) => Promise.reject(unreadable(error)));
+    try {
+      this.lock = await lockFolder(store.folder);
+    } catch (error) {
+      if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
+      throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    }
+    try {
+      await this.restore(store, add, remove, unreadable);
+    } catch (error) {
+      await this.abandon();
+      throw error;
+    }
+  }
+
+  /** Says where this server listens, to a second server refused the folder. */
+  listening(url: string): void {
+    this.lock?.describe(url);
+  }
+
+  /** Gives the folder up without a final checkpoint: for a start that failed after the restore. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.roundTimer);
+    await this.wal?.close();
+    await this.releaseLock();
+  }
+
+  private async releaseLock(): Promise<void> {
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+
+  private async restore(store: CheckpointStore, add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void, unreadable: (error: unknown) => GradlineError): Promise<void> {
     // a folder that cannot be read is refused: serving without knowing its models would fork them
-    const { models, rejected } = await store.init().then(() => store.loadAll()).catch((error: unknown) => {
-      throw new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    const { models, rejected } = await store.loadAll().catch((error: unknown) => {
+      throw unreadable(error);
     });
     for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
     let newest = 0;
@@ -371,9 +410,17 @@ export class Durability {
     await this.round;
     await this.wal?.close();
     if (!this.store) return;
+    try {
+      await this.finalRounds(this.store);
+    } finally {
+      await this.releaseLock();
+    }
+  }
+
+  private async finalRounds(store: CheckpointStore): Promise<void> {
     // a second round makes both generations hold the end state: no model needs the log then, and it goes
     if ((await this.checkpointRound()) && (await this.checkpointRound())) {
-      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
+      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${store.folder}`);
       return;
     }
     const why = `no checkpoint at shutdown: the data folder fails (${this.failure?.message ?? "unknown"})`;
