@@ -394,7 +394,7 @@ describe("tracking off, rejected and sharded steps", () => {
     const b = stateOf(off.snapshot);
     for (const field of ["theta", "s1", "s2", "stats", "count", "step"] as const) expect(b[field], field).toBe(a[field]);
     // the untracked model never wrote its anomaly state
-    expect(b.anomaly).toBe("0".repeat(2 * 8 * (4 * M + 2 * N + 2)));
+    expect(b.anomaly).toBe("0".repeat(2 * 8 * (4 * M + 2 * N + 4)));
   });
 
   it("a step rejected for NaN in y (x passed the input checks) leaves the anomaly state unchanged", async () => {
