@@ -610,7 +610,7 @@ async function main(): Promise<void> {
 
 /** Child entry: a gradline server with `workers` engine workers on 127.0.0.1, a free port; stops on SIGTERM or when stdin closes. */
 async function serve(workers: number): Promise<void> {
-  const server = await startServer({ host: "127.0.0.1", port: 0, workers, log: () => {} });
+  const server = await startServer({ host: "127.0.0.1", port: 0, workers, logger: false });
   process.stdout.write(`PORT ${server.port}\n`);
   let stopping = false;
   const stop = () => {

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
-import { startServer } from "./server/index.js";
+import { createLogger, startServer } from "./server/index.js";
 import { serverOptionsFrom, settingsFlags, settingsUsage, SettingError } from "./server/settings.js";
 import { runDemo } from "./demo/demo.js";
 
@@ -136,26 +136,28 @@ async function serve(args: string[]): Promise<number> {
   const onSignal = (signal: string) => stop(signal);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const server = await startServer(options).catch((error: unknown) => {
+  // the server's logger, and the command's own lines through it
+  const logger = createLogger(options.logLevel, options.logFormat);
+  const server = await startServer({ ...options, logger }).catch((error: unknown) => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     return Promise.reject(explain(error));
   });
   await new Promise<void>((resolve) => {
     stop = (signal: string) => {
-      console.log(`gradline: ${signal}: finishing accepted work, then closing`);
+      logger.info({ event: "stopping", signal }, `${signal}: finishing accepted work, then closing`);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
       server.close().then(resolve, (error: unknown) => {
         // e.g. the data folder became unwritable: the last checkpoints were not written
-        console.error(`gradline: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error({ event: "shutdown-failed" }, `shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exitCode = 1;
         resolve();
       });
     };
     if (signalled) stop(signalled);
   });
-  console.log("gradline: closed");
+  logger.info({ event: "closed" }, "closed");
   // an idle HTTP keep-alive connection (a health checker's) would hold the process for uWS's idle timeout
   setTimeout(() => process.exit(), 1000).unref();
   return process.exitCode === 1 ? 1 : 0;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, serverRefuses, spawnServer } from "./helpers/serverProcess.js";
 
@@ -108,10 +109,52 @@ describe("gradline serve and its data folder", () => {
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
     const said = server.output();
-    expect(said).toContain("gradline: log wal-0000000000000001.log is damaged at byte 0");
+    expect(said).toMatch(/ERROR: log wal-0000000000000001.log is damaged at byte 0 /);
     expect(said).toContain("a copy is set aside as wal-0000000000000001.log.damaged");
     expect(said).not.toContain("cut short by a crash");
     expect(await readdir(data)).toContain("wal-0000000000000001.log.damaged");
     expect(new Uint8Array(await readFile(join(data, "wal-0000000000000001.log.damaged")))).toEqual(junk);
+  });
+});
+
+describe("gradline serve's log", () => {
+  it("says one line per connection, refused upgrade, create, delete and error reply, in the chosen format, and nothing per train", async () => {
+    const { connect } = await import("../host/index.js");
+    const token = "a-token-of-24-characters";
+    for (const format of ["pretty", "json"] as const) {
+      const server = await spawnServer(["--data", "", "--port", "0", "--workers", "0", "--token", token, "--log-format", format]);
+      const status = await new Promise<number>((resolve) => {
+        const socket = new WebSocket(server.url); // no token
+        socket.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+        socket.on("error", () => {});
+      });
+      expect(status).toBe(401);
+      const client = await connect(server.url, { token });
+      await client.create("logged", { inputs: 1, outputs: 1 });
+      for (let i = 0; i < 20; i++) await client.train("logged", new Float32Array([i]), new Float32Array([2 * i]));
+      await expect(client.train("logged", new Float32Array([1, 2]), new Float32Array([1]))).rejects.toMatchObject({ code: "E_SHAPE" });
+      await client.delete("logged");
+      client.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      server.child.kill("SIGTERM");
+      expect(await server.exited).toBe(0);
+      const lines = server.output().trim().split("\n");
+      const events = format === "json"
+        ? lines.map((l) => (JSON.parse(l) as { event: string }).event)
+        : lines.map((l) => /"event":"([\w-]+)"/.exec(l)?.[1] ?? "?");
+      expect(events).toEqual(["listening", "upgrade-refused", "connection", "create", "error-reply", "delete", "disconnection", "stopping", "closed"]);
+      expect(server.output()).not.toContain(token);
+      if (format === "pretty") expect(lines[0]).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: gradline listening on ws:/);
+      else expect(JSON.parse(lines[4]!)).toMatchObject({ level: "info", event: "error-reply", code: "E_SHAPE", model: "logged" });
+    }
+  });
+
+  it("takes --log-level, and refuses a level it does not know", async () => {
+    const quiet = await spawnServer(["--data", "", "--port", "0", "--workers", "0", "--log-level", "debug"]);
+    quiet.child.kill("SIGTERM");
+    expect(await quiet.exited).toBe(0);
+    const refused = await gradline(["serve", "--data", "", "--log-level", "loud"]);
+    expect(refused.code).toBe(2);
+    expect(lastLine(refused.stderr)).toBe("gradline: --log-level: must be one of debug, info, warn, error, silent (got \"loud\")");
   });
 });

@@ -34,7 +34,7 @@ describe("Dockerfile", () => {
     const text = await readFile(join(root, "Dockerfile"), "utf8");
     const check = JSON.parse(/^HEALTHCHECK .* CMD (\[.*\])$/m.exec(text)![1]!) as string[];
     expect(check.slice(0, 2)).toEqual(["node", "-e"]);
-    const server = await startServer({ port: 0, workers: 0, log: () => {} });
+    const server = await startServer({ port: 0, workers: 0, logger: false });
     try {
       await exec(process.execPath, ["-e", check[2]!.replace("8080", String(server.port))]);
     } finally {

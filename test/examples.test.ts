@@ -81,7 +81,7 @@ describe("examples/, run", () => {
   let server: GradlineServer;
   let env: Record<string, string>;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, logger: false });
     env = { GRADLINE_URL: server.url };
   });
   afterAll(() => server.close());

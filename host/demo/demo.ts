@@ -4,6 +4,7 @@
 import { connect, type GradlineClient, type RemoteParams } from "../client/client.js";
 import { GradlineError } from "../engine/errors.js";
 import { startServer, type GradlineServer } from "../server/server.js";
+import { lineLogger } from "../server/log.js";
 import { CENTRE, ChemicalLine, type Truth } from "./line.js";
 
 export interface DemoOptions {
@@ -52,7 +53,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } catch (error) {
     if (options.url !== undefined) throw error;
     log(`no server at ${DEFAULT_URL}; starting one in this process (run \`npm start\` in another terminal to use a real one)`);
-    embedded = await startServer({ port: 0, log });
+    embedded = await startServer({ port: 0, logger: lineLogger(log) });
     client = await connect(embedded.url, { reconnect: false });
   }
   try {

@@ -12,6 +12,7 @@ import { FolderLocked, lockFolder, type FolderLock } from "../store/lock.js";
 import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
 import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
 import type { TrainResult } from "../engine/model.js";
+import type { Logger } from "./log.js";
 
 export type DurabilityMode = "wal" | "checkpoint";
 
@@ -31,7 +32,7 @@ export interface DurabilitySettings {
 }
 
 export interface DurabilityHooks {
-  log(line: string): void;
+  logger: Logger;
   /** A write to the data folder failed. */
   storageError(operation: string): void;
   checkpointed(): void;
@@ -55,6 +56,10 @@ export class Durability {
   failure: Error | undefined;
   private readonly store: CheckpointStore | undefined;
   private wal: WriteAheadLog | undefined;
+  private get log(): Logger {
+    return this.hooks.logger;
+  }
+
   /** Whether this start made the data folder (so a failed start may remove it). */
   private createdFolder = false;
   /** Held from start to the end of close(): one server per data folder. */
@@ -146,7 +151,7 @@ export class Durability {
     const { models, rejected } = await store.loadAll().catch((error: unknown) => {
       throw unreadable(error);
     });
-    for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
+    for (const { file, reason } of rejected) this.log.warn({ event: "checkpoint-skipped", file, reason }, `skipped ${file} in ${store.folder}: ${reason}`);
     let newest = 0;
     for (const { name, generations } of models) {
       // the newest generation that restores; the log is kept from the older one's lsn, so nothing is lost
@@ -157,7 +162,8 @@ export class Durability {
           if (checkpoint.applied) entry.applied.restore(checkpoint.applied);
         } catch (error) {
           entry?.model.dispose();
-          this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${error instanceof Error ? error.message : String(error)}`);
+          const reason = error instanceof Error ? error.message : String(error);
+          this.log.warn({ event: "checkpoint-skipped", file, reason }, `skipped ${file} in ${store.folder}: ${reason}`);
           continue;
         }
         entry.lastLoss = checkpoint.loss;
@@ -166,31 +172,31 @@ export class Durability {
         add(entry);
         newest = Math.max(newest, checkpoint.lsn);
         if (!current) {
-          this.hooks.log(`gradline: model ${name} restored from its previous checkpoint generation`);
+          this.log.warn({ event: "checkpoint-fallback", model: name }, `model ${name} restored from its previous checkpoint generation`);
           await store.setAside(name);
         }
         break;
       }
-      if (!this.models.get(name)) this.hooks.log(`gradline: no usable checkpoint of model ${name}: only the log can bring it back`);
+      if (!this.models.get(name)) this.log.warn({ event: "checkpoint-unusable", model: name }, `no usable checkpoint of model ${name}: only the log can bring it back`);
     }
     // the log is read in every mode: a folder last served with "wal" may hold acked batches
     const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
     for (const d of damage) {
       if (d.unread === 0) {
-        this.hooks.log(`gradline: log ${d.file}: ${d.reason} (written during a storage fault and never acknowledged, or a log file was removed by hand)`);
+        this.log.warn({ event: "log-gap", file: d.file, reason: d.reason }, `log ${d.file}: ${d.reason} (written during a storage fault and never acknowledged, or a log file was removed by hand)`);
         continue;
       }
       if (d.torn) {
-        this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash: only batches never acknowledged are lost)`);
+        this.log.info({ event: "log-torn", file: d.file, offset: d.offset, unread: d.unread, reason: d.reason }, `log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash: only batches never acknowledged are lost)`);
         continue;
       }
       // the rounds delete a segment once checkpoints cover it: keep the damaged one's bytes for whoever looks into it
       const copy = await store.keepCopy(d.file).catch((error: unknown) => `not kept (${error instanceof Error ? error.message : String(error)})`);
-      this.hooks.log(`gradline: log ${d.file} is damaged at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (acknowledged batches after this point of that file are lost); a copy is set aside as ${copy}`);
+      this.log.error({ event: "log-damaged", file: d.file, offset: d.offset, unread: d.unread, reason: d.reason, copy }, `log ${d.file} is damaged at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (acknowledged batches after this point of that file are lost); a copy is set aside as ${copy}`);
     }
     const replayed = await this.replay(records, add, remove);
     this.counter = wal.next - 1;
-    this.hooks.log(`gradline: ${this.models.size} model(s) restored from ${store.folder}, ${replayed} logged operation(s) replayed (durability: ${this.mode})`);
+    this.log.info({ event: "restored", folder: store.folder, models: this.models.size, replayed, durability: this.mode }, `${this.models.size} model(s) restored from ${store.folder}, ${replayed} logged operation(s) replayed (durability: ${this.mode})`);
     const probe = await probeWritable(store.folder);
     if (probe) this.fault("checking the data folder", probe);
     if (this.mode === "wal") {
@@ -373,18 +379,24 @@ export class Durability {
     try {
       // every record up to `durable` is in its model's queue: a snapshot queued now holds it
       const durable = this.wal ? await this.wal.rotate() : this.counter;
+      let written = 0;
+      let removed = 0;
       for (const entry of [...this.models.values()]) {
         const changed = entry.lsn > entry.checkpointLsn;
         const pinsLog = entry.lsn > entry.floor && entry.floor < this.lastRoundLsn;
-        if ((changed || pinsLog) && this.models.get(entry.name) === entry) await this.saveEntry(entry);
+        if ((changed || pinsLog) && this.models.get(entry.name) === entry) {
+          await this.saveEntry(entry);
+          written++;
+        }
       }
       if (this.wal) {
         let needed = durable;
         for (const entry of this.models.values()) if (entry.lsn > entry.floor) needed = Math.min(needed, entry.floor);
-        await this.wal.truncateThrough(needed);
+        removed = await this.wal.truncateThrough(needed);
       }
       this.lastRoundLsn = durable;
       this.hooks.checkpointed();
+      if (written > 0 || removed > 0) this.log.info({ event: "checkpoint-round", models: written, segmentsRemoved: removed, lsn: durable }, `checkpoint round: ${written} model(s) written, ${removed} log segment(s) removed`);
       return true;
     } catch (error) {
       this.fault("writing a checkpoint", error, "checkpoint");
@@ -432,11 +444,11 @@ export class Durability {
   private async finalRounds(store: CheckpointStore): Promise<void> {
     // a second round makes both generations hold the end state: no model needs the log then, and it goes
     if ((await this.checkpointRound()) && (await this.checkpointRound())) {
-      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${store.folder}`);
+      this.log.info({ event: "checkpointed", folder: store.folder, models: this.models.size }, `${this.models.size} model(s) checkpointed to ${store.folder}`);
       return;
     }
     const why = `no checkpoint at shutdown: the data folder fails (${this.failure?.message ?? "unknown"})`;
-    if (this.mode === "wal") return this.hooks.log(`gradline: ${why}; the log holds every acknowledged batch`);
+    if (this.mode === "wal") return this.log.warn({ event: "shutdown-checkpoint-failed" }, `${why}; the log holds every acknowledged batch`);
     throw new GradlineError("E_STORAGE", `${why}; the changes since the last checkpoint are lost`, {}, { cause: this.failure });
   }
 
@@ -452,7 +464,7 @@ export class Durability {
     }
     if (!this.failure) {
       this.failure = error;
-      this.hooks.log(`gradline: DEGRADED: ${operation} in ${this.settings.folder} failed (${error.message}); writes are refused until it works again`);
+      this.log.error({ event: "degraded", operation, code: (error as NodeJS.ErrnoException).code, reason: error.message }, `DEGRADED: ${operation} in ${this.settings.folder} failed (${error.message}); writes are refused until it works again`);
       if (!this.closed) {
         this.probeTimer = setInterval(() => void this.probe(), PROBE_MS);
         this.probeTimer.unref();
@@ -468,7 +480,7 @@ export class Durability {
     clearInterval(this.probeTimer);
     this.wal?.resume();
     this.failure = undefined;
-    this.hooks.log(`gradline: the data folder ${this.store.folder} takes writes again; serving normally`);
+    this.log.info({ event: "recovered", folder: this.store.folder }, `the data folder ${this.store.folder} takes writes again; serving normally`);
     await this.checkpointRound();
   }
 

@@ -3,6 +3,7 @@ import { errors, quote } from "../engine/errors.js";
 import type { EngineOptions } from "../engine/engine.js";
 import type { PoolOptions } from "../pool/pool.js";
 import type { DurabilityMode, DurabilitySettings } from "./durability.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, silentLogger, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1; without tokens it is always loopback. */
@@ -58,8 +59,15 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** Engine options passed through (kernel, memory, pool limits). */
   engine?: Omit<EngineOptions & PoolOptions, "workers">;
-  /** Where the server says what it does. Default console.log; pass () => {} to silence. */
-  log?: (line: string) => void;
+  /**
+   * Where the server says what it does: a pino-shaped logger (a pino instance fits), or
+   * false for nothing. Default: a pino logger to stdout at logLevel, in logFormat.
+   */
+  logger?: Logger | false;
+  /** Level of the default logger: "debug", "info" (default), "warn", "error" or "silent". */
+  logLevel?: LogLevel;
+  /** Format of the default logger: "pretty" (default; one readable line per event) or "json". */
+  logFormat?: LogFormat;
 }
 
 /** What one token may do. */
@@ -97,7 +105,7 @@ export interface ResolvedServerOptions {
   allowFallback: boolean;
   reusePort: boolean;
   engine: Omit<EngineOptions & PoolOptions, "workers">;
-  log: (line: string) => void;
+  logger: Logger;
 }
 
 export const serverDefaults = Object.freeze({
@@ -121,6 +129,20 @@ function integer(value: unknown, field: string, min: number, max: number, fallba
     throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
   }
   return value;
+}
+
+function logger(options: ServerOptions): Logger {
+  const level = options.logLevel ?? "info";
+  const format = options.logFormat ?? "pretty";
+  if (!LOG_LEVELS.includes(level)) throw errors.config("logLevel", `must be one of ${LOG_LEVELS.join(", ")} (got ${quote(level)})`);
+  if (!LOG_FORMATS.includes(format)) throw errors.config("logFormat", `must be one of ${LOG_FORMATS.join(", ")} (got ${quote(format)})`);
+  if (options.logger === false) return silentLogger;
+  if (options.logger !== undefined) {
+    const given = options.logger as unknown as Record<string, unknown>;
+    if (!["debug", "info", "warn", "error"].every((m) => typeof given?.[m] === "function")) throw errors.config("logger", "must be false or a logger with debug, info, warn and error methods (a pino logger fits)");
+    return options.logger;
+  }
+  return createLogger(level, format);
 }
 
 function flag(value: unknown, field: string): boolean {
@@ -186,6 +208,6 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     allowFallback: flag(options.allowFallback, "allowFallback"),
     reusePort: flag(options.reusePort, "reusePort"),
     engine: options.engine ?? {},
-    log: options.log ?? ((line) => console.log(line)),
+    logger: logger(options),
   };
 }

@@ -31,6 +31,8 @@ import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
 
 const SERVER_NAME = "gradline/0.1.0";
+/** Error replies logged per connection; the rest are only counted. */
+const ERROR_LINES = 100;
 /** Characters of an error message sent back. */
 const MAX_MESSAGE = 1000;
 
@@ -83,6 +85,8 @@ class Server implements GradlineServer {
   /** Set once close() is called: HTTP replies from then on close their keep-alive connection. */
   private closing: Promise<void> | undefined;
   private nextSessionId = 1;
+  /** Error replies logged per connection (the map lets closed sessions go). */
+  private readonly errorLines = new WeakMap<Session, number>();
   /** Requests of every session awaiting their reply, and who waits for none to be left. */
   private inflight = 0;
   private readonly batches;
@@ -108,7 +112,7 @@ class Server implements GradlineServer {
       this.models,
       engine,
       {
-        log: options.log,
+        logger: options.logger,
         storageError: (operation) => this.metrics.storageErrors.inc({ operation }),
         checkpointed: () => this.metrics.checkpointRounds.inc(),
       },
@@ -147,13 +151,16 @@ class Server implements GradlineServer {
         session.open = true;
         this.sessions.add(session);
         this.metrics.connectionsTotal.inc();
+        const remote = Buffer.from(ws.getRemoteAddressAsText()).toString();
+        this.options.logger.info({ event: "connection", session: session.id, remote }, `connection ${session.id} from ${remote}`);
       },
       message: (ws, data, isBinary) => this.onFrame(ws.getUserData().session, data, isBinary),
       drain: (ws) => ws.getUserData().session.drained(),
-      close: (ws) => {
+      close: (ws, code) => {
         const { session } = ws.getUserData();
         session.closed();
         this.sessions.delete(session);
+        this.options.logger.info({ event: "disconnection", session: session.id, code }, `connection ${session.id} closed (${code})`);
       },
     });
     this.app.get("/healthz", (res) => {
@@ -199,7 +206,7 @@ class Server implements GradlineServer {
         const auth = this.tokens.open
           ? `no token configured: loopback only${isLoopback(this.options.host) ? "" : ` (asked for ${this.options.host})`}`
           : `${this.options.tokens.length} token(s) required`;
-        this.options.log(`gradline listening on ${this.url} (${auth}; ${this.describeEngine()})`);
+        this.options.logger.info({ event: "listening", url: this.url, auth: this.tokens.open ? "none" : "token" }, `gradline listening on ${this.url} (${auth}; ${this.describeEngine()})`);
         resolve();
       });
     });
@@ -241,6 +248,9 @@ class Server implements GradlineServer {
 
   private refuseUpgrade(res: HttpResponse, status: string, reason: string, body: string): void {
     this.metrics.rejectedUpgrades.inc({ reason });
+    // who knocked and why, never what token it showed
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    this.options.logger.warn({ event: "upgrade-refused", remote, status, reason }, `connection from ${remote} refused: ${status} (${reason})`);
     this.refuse(res, status, body);
   }
 
@@ -389,7 +399,11 @@ class Server implements GradlineServer {
     this.begin(session);
     this.durability.create(entry, entry.config, (error) => {
       this.end(session);
-      if (!error) return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+      if (!error) {
+        const { inputs, outputs, optimizer } = entry.config;
+        this.options.logger.info({ event: "create", session: session.id, model: entry.name, inputs, outputs, optimizer: optimizer.type }, `model ${entry.name} created (${inputs} → ${outputs}, ${optimizer.type}) by connection ${session.id}`);
+        return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+      }
       if (this.models.get(entry.name) === entry) this.forget(entry);
       this.fail(session, error, request.seq, entry.name);
     });
@@ -422,6 +436,7 @@ class Server implements GradlineServer {
       this.end(session);
       if (!error) {
         this.forget(entry);
+        this.options.logger.info({ event: "delete", session: session.id, model: entry.name }, `model ${entry.name} deleted by connection ${session.id}`);
         return this.reply(session, { type: "deleted", seq, model: entry.name });
       }
       if (this.models.get(entry.name)) this.models.delete(entry); // the name was taken meanwhile: only free this one
@@ -560,11 +575,26 @@ class Server implements GradlineServer {
     session.send(encode(message));
   }
 
+  /**
+   * One line per error reply (its code, seq and model, never the data), up to
+   * ERROR_LINES per connection: a client sending garbage in a loop must not fill the
+   * disk. The rest are counted in /metrics (gradline_errors_total).
+   */
+  private logErrorReply(session: Session, code: string, seq: Seq | undefined, model: string | undefined): void {
+    const logged = (this.errorLines.get(session) ?? 0) + 1;
+    this.errorLines.set(session, logged);
+    if (logged > ERROR_LINES) return;
+    const about = `${seq === undefined ? "" : ` to request ${seq}`}${model === undefined ? "" : ` on model ${model}`}`;
+    this.options.logger.info({ event: "error-reply", session: session.id, code, seq, model }, `error ${code}${about} (connection ${session.id})`);
+    if (logged === ERROR_LINES) this.options.logger.warn({ event: "error-reply-limit", session: session.id }, `connection ${session.id}: ${ERROR_LINES} error replies logged; further ones are counted in /metrics only`);
+  }
+
   /** Answers with an error reply; anything not a GradlineError is reported as E_INTERNAL. */
   private fail(session: Session, error: unknown, seq: Seq | undefined, model?: string): void {
     const known = error instanceof GradlineError ? error : errors.internal(error);
-    if (known.code === "E_INTERNAL") this.options.log(`gradline: internal error: ${known.cause instanceof Error ? known.cause.stack : String(known.cause)}`);
+    if (known.code === "E_INTERNAL") this.options.logger.error({ event: "internal-error", session: session.id }, `internal error: ${known.cause instanceof Error ? known.cause.stack : String(known.cause)}`);
     this.metrics.errors.inc({ code: known.code });
+    this.logErrorReply(session, known.code, seq, model);
     // a message may quote what the client sent: never more than a screenful of it back
     const message = known.message.length > MAX_MESSAGE ? `${known.message.slice(0, MAX_MESSAGE)}… (cut at ${MAX_MESSAGE} characters)` : known.message;
     const reply: ErrorReply = { type: "error", code: known.code, message };

@@ -45,6 +45,8 @@ export const settings: readonly Setting[] = [
   { key: "updateBackpressure", kind: "integer", arg: "N", help: "unsent bytes at which a connection's updates wait (default 262144)" },
   { key: "maxBackpressure", kind: "integer", arg: "N", help: "unsent bytes at which a connection is closed as not reading (default 67108864)" },
   { key: "allowFallback", kind: "boolean", help: "start even on uWebSockets.js's slow pure-JS fallback" },
+  { key: "logLevel", kind: "string", arg: "L", help: "debug, info (default), warn, error or silent" },
+  { key: "logFormat", kind: "string", arg: "F", help: "pretty (default: one readable line per event) or json" },
   { key: "engine.kernel", kind: "string", arg: "K", help: "simd (default) or scalar" },
   { key: "engine.maxBatch", kind: "integer", arg: "N", help: "largest batch the engine accepts, rows (default 1048576)" },
   { key: "engine.maximumMemoryPages", kind: "integer", arg: "N", help: "the engine's memory limit in 64 KiB pages (default 65536)" },

@@ -15,7 +15,7 @@ describe("client in a browser", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    gradline = await startServer({ port: 0, workers: 1, tokens: [TOKEN], log: () => {} });
+    gradline = await startServer({ port: 0, workers: 1, tokens: [TOKEN], logger: false });
     files = await startStaticServer({ allow: ["/dist/host/", "/node_modules/msgpackr/"], pages: { "/": page } });
     browser = await chromium.launch({ executablePath: inject("chromium") });
   });

@@ -14,7 +14,7 @@ const cli = fileURLToPath(new URL("../../dist/host/cli.js", import.meta.url));
 describe("demo", () => {
   let server: GradlineServer;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, logger: false });
   });
   afterAll(() => server.close());
 

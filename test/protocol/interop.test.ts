@@ -211,7 +211,7 @@ describe("protocol interoperability (@msgpack/msgpack and hand-built frames agai
     drift: { delta: 0.5, threshold: 12, warmup: 50, alpha: 0.01, onDrift: "report", boost: 10, boostSteps: 100 }, anomaly: { residual: 5, margin: 0.5, stuck: 32, warmup: 256, exclude: false } };
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, logger: false });
     client = await Client.connect(server.url);
   });
 

@@ -2,7 +2,7 @@
 // token configured the server binds loopback only, whatever host it was given.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { connect, startServer, type GradlineServer } from "../../host/index.js";
+import { connect, startServer, lineLogger, type GradlineServer } from "../../host/index.js";
 
 const TOKEN = "line-7-controller-token-0123";
 
@@ -29,7 +29,7 @@ describe("server auth", () => {
   let http: string;
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, tokens: [TOKEN, "second-token-abcdefghij"], log: () => {} });
+    server = await startServer({ port: 0, workers: 1, tokens: [TOKEN, "second-token-abcdefghij"], logger: false });
     http = server.url.replace("ws:", "http:");
   });
   afterAll(() => server.close());
@@ -65,13 +65,13 @@ describe("server auth", () => {
 
   it("without tokens listens on loopback only, and says so", async () => {
     const lines: string[] = [];
-    const open = await startServer({ port: 0, workers: 0, host: "0.0.0.0", log: (line) => lines.push(line) });
+    const open = await startServer({ port: 0, workers: 0, host: "0.0.0.0", logger: lineLogger((line) => lines.push(line)) });
     expect(open.host).toBe("127.0.0.1");
     expect(lines.join("\n")).toMatch(/no token configured: loopback only \(asked for 0\.0\.0\.0\)/);
     await open.close();
   });
 
   it("refuses tokens too short to be secret", async () => {
-    await expect(startServer({ port: 0, workers: 0, tokens: ["short"], log: () => {} })).rejects.toMatchObject({ code: "E_CONFIG" });
+    await expect(startServer({ port: 0, workers: 0, tokens: ["short"], logger: false })).rejects.toMatchObject({ code: "E_CONFIG" });
   });
 });

@@ -21,7 +21,7 @@ const updatesSent = async (server: GradlineServer) => {
 describe("server backpressure", () => {
   let server: GradlineServer;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, updateBackpressure: 256 * 1024, maxBackpressure: 16 * 1024 * 1024, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, updateBackpressure: 256 * 1024, maxBackpressure: 16 * 1024 * 1024, logger: false });
   });
   afterAll(() => server.close());
 

@@ -24,7 +24,7 @@ describe("server bad input", () => {
   };
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, maxRows: 100, maxPayload: 64 * 1024, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, maxRows: 100, maxPayload: 64 * 1024, logger: false });
     wire = await WireClient.open(server.url);
     expect(await wire.call({ type: "create", seq: 1, model: "victim", config: { inputs: M, outputs: N, standardize: false } })).toMatchObject({ type: "model" });
     expect(await wire.call({ type: "train", seq: 2, model: "victim", x: goodX, y: goodY })).toMatchObject({ type: "ack", step: 1 });
@@ -175,7 +175,7 @@ describe("server bad input", () => {
   });
 
   it("E_LIMIT: more requests in flight on one connection than maxInflight", async () => {
-    const busy = await startServer({ port: 0, workers: 1, maxInflight: 4, log: () => {} });
+    const busy = await startServer({ port: 0, workers: 1, maxInflight: 4, logger: false });
     const client = await WireClient.open(busy.url);
     await client.call({ type: "create", seq: 1, model: "m", config: { inputs: 64, outputs: 8 } });
     const x = new Float32Array(512 * 64).fill(1);

@@ -8,7 +8,7 @@ import { normals, rng } from "../helpers/random.js";
 describe("server concurrency", () => {
   let server: GradlineServer;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 2, log: () => {} });
+    server = await startServer({ port: 0, workers: 2, logger: false });
   });
   afterAll(() => server.close());
 

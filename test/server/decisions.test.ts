@@ -21,7 +21,7 @@ describe("decisions over the wire", () => {
   let server: GradlineServer;
   let client: GradlineClient;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 2, log: () => {} });
+    server = await startServer({ port: 0, workers: 2, logger: false });
     client = await connect(server.url);
   });
   afterAll(async () => {

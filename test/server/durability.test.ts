@@ -8,7 +8,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createEngine, startServer, type GradlineServer } from "../../host/index.js";
+import { createEngine, startServer, lineLogger, type GradlineServer } from "../../host/index.js";
 import { floatsOf } from "../../host/protocol/codec.js";
 import { linearTargets, normals, rng } from "../helpers/random.js";
 import { spawnServer } from "../helpers/serverProcess.js";
@@ -104,7 +104,7 @@ describe("durability", () => {
 
   it("checkpoint rounds every N steps keep two generations and truncate the log; a restart is bit-identical", async () => {
     const data = await folder("gradline-rounds-");
-    const options = { port: 0, workers: 1, data, checkpointEverySteps: 40, log: () => {} };
+    const options = { port: 0, workers: 1, data, checkpointEverySteps: 40, logger: false as const };
     let server: GradlineServer = await startServer(options);
     let wire = await session(server.url);
     await wire.call({ type: "create", seq: 1, model: "line", config });
@@ -178,7 +178,7 @@ describe("durability", () => {
 
   it("a logged batch the engine then refuses (queue full) is cancelled in the log: a replay does not apply it", async () => {
     const data = await folder("gradline-cancel-");
-    const server = await startServer({ port: 0, workers: 1, data, engine: { maxQueuedPerModel: 4 }, log: () => {} });
+    const server = await startServer({ port: 0, workers: 1, data, engine: { maxQueuedPerModel: 4 }, logger: false });
     const wire = await session(server.url);
     await wire.call({ type: "create", seq: 1, model: "line", config });
     const replies = await trainRange(wire, 0, 300);
@@ -193,7 +193,7 @@ describe("durability", () => {
     wire.close();
     await server.close();
 
-    const again = await startServer({ port: 0, workers: 1, data: copy, log: () => {} });
+    const again = await startServer({ port: 0, workers: 1, data: copy, logger: false });
     const wire2 = await session(again.url);
     const restored = await wire2.call({ type: "params", seq: 2, model: "line" });
     expect(restored.step).toBe(acked.length);
@@ -207,7 +207,7 @@ describe("durability", () => {
     const data = join(disk, "data");
     await mkdir(data);
     const filler = join(disk, "filler");
-    let server: GradlineServer = await startServer({ port: 0, workers: 1, data, log: () => {} });
+    let server: GradlineServer = await startServer({ port: 0, workers: 1, data, logger: false });
     let wire = await session(server.url);
     await wire.call({ type: "create", seq: 1, model: "line", config });
     // leave about 150 KB free: a few hundred batches of 832 bytes fit, then the disk is full
@@ -242,7 +242,7 @@ describe("durability", () => {
     wire.close();
     await server.close();
 
-    server = await startServer({ port: 0, workers: 1, data, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, data, logger: false });
     wire = await session(server.url);
     const restored = await wire.call({ type: "params", seq: 5, model: "line" });
     expect(restored.step).toBe(acked.length + 20);
@@ -253,7 +253,7 @@ describe("durability", () => {
 
   it("a read-only data folder: starts degraded with its models readable, refuses writes, recovers when writable again", async () => {
     const disk = await smallDisk("8m");
-    let server: GradlineServer = await startServer({ port: 0, workers: 1, data: disk, log: () => {} });
+    let server: GradlineServer = await startServer({ port: 0, workers: 1, data: disk, logger: false });
     let wire = await session(server.url);
     await wire.call({ type: "create", seq: 1, model: "line", config });
     await trainRange(wire, 0, 30);
@@ -262,7 +262,7 @@ describe("durability", () => {
 
     execFileSync("mount", ["-o", "remount,ro", disk]);
     const lines: string[] = [];
-    server = await startServer({ port: 0, workers: 1, data: disk, log: (line) => lines.push(line) });
+    server = await startServer({ port: 0, workers: 1, data: disk, logger: lineLogger((line) => lines.push(line)) });
     expect(lines.join("\n")).toMatch(/DEGRADED/);
     expect(await health(server)).toMatchObject({ status: 503, body: { status: "degraded" } });
     wire = await session(server.url);
@@ -310,7 +310,7 @@ describe("durability", () => {
 
   it("a folder last served with the log, opened in checkpoint mode: the log's batches go into checkpoints, then the log goes", async () => {
     const data = await folder("gradline-switch-");
-    const server = await startServer({ port: 0, workers: 1, data, log: () => {} });
+    const server = await startServer({ port: 0, workers: 1, data, logger: false });
     const wire = await session(server.url);
     await wire.call({ type: "create", seq: 1, model: "line", config });
     await trainRange(wire, 0, 60);
@@ -320,7 +320,7 @@ describe("durability", () => {
     await server.close();
     expect((await readdir(image)).filter((f) => f.endsWith(".ckpt"))).toEqual([]);
 
-    const again = await startServer({ port: 0, workers: 1, data: image, durability: "checkpoint", log: () => {} });
+    const again = await startServer({ port: 0, workers: 1, data: image, durability: "checkpoint", logger: false });
     expect((await readdir(image)).sort()).toEqual(["line.ckpt"]);
     const wire2 = await session(again.url);
     const restored = await wire2.call({ type: "params", seq: 2, model: "line" });
@@ -331,7 +331,7 @@ describe("durability", () => {
   });
 
   it("a resent (clientId, seq) gets the first ack and is not applied again; without a clientId, or after a refused step, it is applied", async () => {
-    const server = await startServer({ port: 0, workers: 1, log: () => {} });
+    const server = await startServer({ port: 0, workers: 1, logger: false });
     const a = await session(server.url, "plc-7");
     await a.call({ type: "create", seq: 1, model: "line", config });
     const { x, y } = batch(0);
@@ -362,7 +362,7 @@ describe("durability", () => {
   });
 
   it("memory limits per model and in total: E_LIMIT, nothing created", async () => {
-    const server = await startServer({ port: 0, workers: 0, maxModelBytes: 64 * 1024, maxMemory: 200 * 1024, log: () => {} });
+    const server = await startServer({ port: 0, workers: 0, maxModelBytes: 64 * 1024, maxMemory: 200 * 1024, logger: false });
     const wire = await WireClient.open(server.url);
     const big = await wire.call({ type: "create", seq: 1, model: "big", config: { inputs: 400, outputs: 20 } });
     expect(big).toMatchObject({ type: "error", code: "E_LIMIT" });

@@ -73,14 +73,14 @@ describe("one server per data folder", () => {
   it("releases the folder when a server closes, and when its start fails after taking it", async () => {
     const data = await mkdtemp(join(tmpdir(), "gradline-lock-"));
     try {
-      const first = await startServer({ data, port: 0, workers: 0, log: () => {} });
-      await expect(startServer({ data, port: 0, workers: 0, log: () => {} })).rejects.toMatchObject({ code: "E_CONFIG", details: { owner: { pid: process.pid, url: first.url } } });
+      const first = await startServer({ data, port: 0, workers: 0, logger: false });
+      await expect(startServer({ data, port: 0, workers: 0, logger: false })).rejects.toMatchObject({ code: "E_CONFIG", details: { owner: { pid: process.pid, url: first.url } } });
       // a start that takes the folder and then cannot listen gives it back
-      await expect(startServer({ data: join(data, "other"), port: first.port, workers: 0, log: () => {} })).rejects.toMatchObject({ code: "E_CONFIG" });
-      const other = await startServer({ data: join(data, "other"), port: 0, workers: 0, log: () => {} });
+      await expect(startServer({ data: join(data, "other"), port: first.port, workers: 0, logger: false })).rejects.toMatchObject({ code: "E_CONFIG" });
+      const other = await startServer({ data: join(data, "other"), port: 0, workers: 0, logger: false });
       await other.close();
       await first.close();
-      const next = await startServer({ data, port: 0, workers: 0, log: () => {} });
+      const next = await startServer({ data, port: 0, workers: 0, logger: false });
       await next.close();
       expect((await stat(data)).isDirectory()).toBe(true);
     } finally {

@@ -22,7 +22,7 @@ describe("reply order", () => {
   beforeAll(async () => {
     data = await mkdtemp(join(tmpdir(), "gradline-order-"));
     // wal mode: every new train waits for a synced write before it is applied and answered
-    server = await startServer({ port: 0, data, workers: 1, log: () => {} });
+    server = await startServer({ port: 0, data, workers: 1, logger: false });
     wire = await WireClient.open(server.url);
     await wire.call({ type: "hello", seq: 1, protocol: 1, clientId: "order-test" });
     await wire.call({ type: "create", seq: 2, model: "m", config });
@@ -98,7 +98,7 @@ describe("integers at ±2⁵³ inside config, and what gradline_messages_total c
   let server: GradlineServer;
   let wire: WireClient;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 0, log: () => {} });
+    server = await startServer({ port: 0, workers: 0, logger: false });
     wire = await WireClient.open(server.url);
   });
   afterAll(async () => {

@@ -18,7 +18,7 @@ describe("server permissions", () => {
 
   beforeAll(async () => {
     server = await startServer({
-      port: 0, workers: 0, log: () => {}, maxModels: 4,
+      port: 0, workers: 0, logger: false, maxModels: 4,
       tokens: [ADMIN, { token: LINE7, prefixes: ["line-7."], maxModels: 2 }, { token: VIEWER, readOnly: true }],
     });
     [admin, line7, viewer] = await Promise.all([connect(server.url, { token: ADMIN }), connect(server.url, { token: LINE7 }), connect(server.url, { token: VIEWER })]);

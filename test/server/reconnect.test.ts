@@ -45,7 +45,7 @@ describe("client reconnect", () => {
   });
 
   it("without reconnect, requests in flight fail with E_CLOSED when the server goes", async () => {
-    const server = await startServer({ port: 0, workers: 0, log: () => {} });
+    const server = await startServer({ port: 0, workers: 0, logger: false });
     const client = await connect(server.url, { reconnect: false });
     await client.create("m", { inputs: 1, outputs: 1 });
     await server.close();

@@ -12,7 +12,7 @@ describe("server round trip", () => {
   let client: GradlineClient;
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 2, log: () => {} });
+    server = await startServer({ port: 0, workers: 2, logger: false });
     client = await connect(server.url);
   });
   afterAll(async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { encode as independentEncode } from "@msgpack/msgpack";
-import { startServer, type GradlineServer } from "../../host/index.js";
+import { startServer, lineLogger, type GradlineServer } from "../../host/index.js";
 import { WireClient, type Reply } from "../helpers/wire.js";
 
 // Taken when this file loads, before any server runs in this process.
@@ -185,7 +185,7 @@ describe("server security", () => {
   let outsideBefore: boolean[];
 
   const options = () => ({
-    port: 0, workers: 1, data, maxModels: MAX_MODELS, maxPayload: MAX_PAYLOAD, log: (line: string) => log.push(line),
+    port: 0, workers: 1, data, maxModels: MAX_MODELS, maxPayload: MAX_PAYLOAD, logger: lineLogger((line: string) => log.push(line)),
     tokens: [ADMIN, { token: LINE7, prefixes: ["line-7."], maxModels: LINE7_MAX_MODELS }, { token: VIEWER, readOnly: true }],
   });
   const http = () => server.url.replace("ws:", "http:");
