@@ -59,13 +59,18 @@ export const errors = {
 
   shape: (what: string, details: Record<string, unknown> = {}) => new GradlineError("E_SHAPE", what, details),
 
-  nonFinite: (array: "x" | "y", index: number, width: number, value: number) => {
+  /** `width` is the row length where known (the library always knows it; a client given flat values does not). */
+  nonFinite: (array: "x" | "y", index: number, width: number | undefined, value: unknown) => {
+    const what = typeof value === "number" ? String(value) : quote(value);
+    if (width === undefined) {
+      return new GradlineError("E_NONFINITE", `${array}[${index}] is ${what}; every value must be a finite number. The model was not changed.`, { array, index });
+    }
     const sample = Math.floor(index / width);
     const column = index % width;
     const role = array === "x" ? "input" : "output";
     return new GradlineError(
       "E_NONFINITE",
-      `${array}[${index}] (sample ${sample}, ${role} ${column}) is ${value}; every value must be a finite number. The model was not changed.`,
+      `${array}[${index}] (sample ${sample}, ${role} ${column}) is ${what}; every value must be a finite number. The model was not changed.`,
       { array, index, sample, column },
     );
   },
