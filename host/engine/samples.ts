@@ -47,7 +47,7 @@ export function flatSamples(value: unknown, name: "x" | "y", width: number | und
   for (let r = 0; r < value.length; r++) {
     const row: unknown = value[r];
     if (rowLength(row, name, r) !== rowWidth) {
-      throw errors.shape(`${name}[${r}] has ${(row as ArrayLike<unknown>).length} values; every row of ${name} must have ${rowWidth}${width === undefined ? `, as ${name}[0] has` : ""}`, { row: r, length: (row as ArrayLike<unknown>).length, width: rowWidth });
+      throw errors.shape(`${name}[${r}] has ${(row as ArrayLike<unknown>).length} values; every row of ${name} must have ${rowWidth}`, { row: r, length: (row as ArrayLike<unknown>).length, width: rowWidth });
     }
     for (let c = 0; c < rowWidth; c++) {
       const v = (row as ArrayLike<unknown>)[c];
