@@ -328,6 +328,7 @@ export class GradlineClient {
             settled = true;
             this.down = true;
             socket.close(1000, "hello refused");
+            this.failWaiting(`the server refused the hello: ${error.message}`);
             reject(error);
           },
         } });
@@ -343,11 +344,12 @@ export class GradlineClient {
           // this dial failed before the welcome: nothing but the hello went out on it
           settled = true;
           if (helloSeq !== undefined) this.pending.delete(helloSeq);
+          if (this.closedByUser) return reject(errors.closed("the client was closed", false));
           const token = this.options.token !== undefined;
           const reason = failureReason(failure(), token);
           const detail = failureDetail(failure(), why);
           this.lastFailure = { why: connectFailure(this.url, reason, detail, token), reason };
-          if (first || this.closedByUser) {
+          if (first) {
             // the first one fails connect(), and what was asked of a client never connected
             this.down = true;
             const error = errors.notConnected(this.url, reason, detail, token);
