@@ -3,6 +3,7 @@
 // answered), checkpoint rounds (every N steps of a model, T seconds, or so many
 // log bytes; and at shutdown), the log truncated behind them, the restore and
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
+import { rmdir, stat } from "node:fs/promises";
 import { GradlineError, errors } from "../engine/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
@@ -54,6 +55,8 @@ export class Durability {
   failure: Error | undefined;
   private readonly store: CheckpointStore | undefined;
   private wal: WriteAheadLog | undefined;
+  /** Whether this start made the data folder (so a failed start may remove it). */
+  private createdFolder = false;
   /** Held from start to the end of close(): one server per data folder. */
   private lock: FolderLock | undefined;
   /** Lsns of the modes without a log: counted here, kept in checkpoints. */
@@ -98,10 +101,16 @@ export class Durability {
     if (!store) return;
     const unreadable = (error: unknown) =>
       new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    const before = await stat(store.folder).catch(() => undefined);
+    if (before && !before.isDirectory()) {
+      throw new GradlineError("E_CONFIG", `the data folder ${store.folder} is not a folder: it is a file; name a folder (it is created if missing), or "" for none`);
+    }
+    this.createdFolder = before === undefined;
     await store.init().catch((error: unknown) => Promise.reject(unreadable(error)));
     try {
       this.lock = await lockFolder(store.folder);
     } catch (error) {
+      await this.abandon();
       if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
       throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
     }
@@ -118,12 +127,13 @@ export class Durability {
     this.lock?.describe(url);
   }
 
-  /** Gives the folder up without a final checkpoint: for a start that failed after the restore. */
+  /** Gives the folder up without a final checkpoint, for a start that failed; a folder this start created goes again while it is empty. */
   async abandon(): Promise<void> {
     this.closed = true;
     clearInterval(this.roundTimer);
     await this.wal?.close();
     await this.releaseLock();
+    if (this.createdFolder && this.store) await rmdir(this.store.folder).catch(() => {});
   }
 
   private async releaseLock(): Promise<void> {
@@ -165,16 +175,18 @@ export class Durability {
     }
     // the log is read in every mode: a folder last served with "wal" may hold acked batches
     const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
-    const newestFile = wal.files.at(-1);
     for (const d of damage) {
       if (d.unread === 0) {
         this.hooks.log(`gradline: log ${d.file}: ${d.reason} (written during a storage fault and never acknowledged, or a log file was removed by hand)`);
         continue;
       }
-      const what = d.file === newestFile
-        ? "a write cut short by a crash: only batches never acknowledged are lost"
-        : "the log is damaged: acknowledged batches after this point of that file are lost";
-      this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (${what})`);
+      if (d.torn) {
+        this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash: only batches never acknowledged are lost)`);
+        continue;
+      }
+      // the rounds delete a segment once checkpoints cover it: keep the damaged one's bytes for whoever looks into it
+      const copy = await store.keepCopy(d.file).catch((error: unknown) => `not kept (${error instanceof Error ? error.message : String(error)})`);
+      this.hooks.log(`gradline: log ${d.file} is damaged at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (acknowledged batches after this point of that file are lost); a copy is set aside as ${copy}`);
     }
     const replayed = await this.replay(records, add, remove);
     this.counter = wal.next - 1;
