@@ -18,7 +18,7 @@ export interface FlatSamples {
   width: number | undefined;
 }
 
-export const samplesTypes = "a Float32Array, Float64Array or other typed array of numbers, an array of numbers, or an array of rows";
+const samplesTypes = "a Float32Array, Float64Array or other typed array of numbers, an array of numbers, or an array of rows";
 
 function isNumericArray(value: unknown): value is NumericArray {
   return ArrayBuffer.isView(value) && !(value instanceof DataView) && !(value instanceof BigInt64Array) && !(value instanceof BigUint64Array);
