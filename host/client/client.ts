@@ -6,14 +6,15 @@
 // were sent and got no reply are sent again, with the same seq: the hello carries
 // a client id, so the server recognises a train it already applied and answers
 // with its first ack instead of applying it twice. Only delete is not resent.
-import { errors, GradlineError } from "../engine/errors.js";
+import { connectFailure, errors, GradlineError, type ConnectFailure } from "../engine/errors.js";
+import { batchOf, flatSamples, float32Of, rowsOf, type Samples } from "../engine/samples.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
   PROTOCOL_VERSION, type AckReply, type AnomalyFields, type DriftFields, type DriftPush, type ModelInfo, type ModelReply, type ServerLimits,
   type SetpointReply, type WelcomeReply, type WireModelConfig,
 } from "../protocol/messages.js";
 import type { SetpointRequest } from "../engine/setpoint.js";
-import { OPEN, openSocket, type SocketLike } from "./socket.js";
+import { failureDetail, failureReason, OPEN, openSocket, type SocketLike } from "./socket.js";
 
 export interface ReconnectOptions {
   /** First wait after a drop, in ms. Default 100. */
@@ -126,6 +127,8 @@ export class GradlineClient {
   /** No connection and none coming: reconnect is off, or gave up. */
   private down = false;
   private attempts = 0;
+  /** Why the last attempt to connect failed, for the requests that fail when the client gives up. */
+  private lastFailure: { why: string; reason: ConnectFailure } | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly url: string, private readonly options: ClientOptions) {
@@ -153,9 +156,17 @@ export class GradlineClient {
     return infoOf((await this.request({ type: "open", model })) as unknown as ModelReply);
   }
 
-  /** One optimiser step on rows × inputs x and rows × outputs y; many may be in flight at once. */
-  async train(model: string, x: Float32Array, y: Float32Array): Promise<Ack> {
-    const reply = (await this.request({ type: "train", model, x, y })) as unknown as AckReply;
+  /**
+   * One optimiser step on rows × inputs x and rows × outputs y, as the library takes them
+   * (Samples); many may be in flight at once. What the library would refuse without
+   * knowing the model (a wrong type, ragged rows, non-numbers, non-finite values, x and y
+   * rows that do not pair up) is refused here, and nothing is sent.
+   */
+  async train(model: string, x: Samples, y: Samples): Promise<Ack> {
+    const xs = flatSamples(x, "x", undefined);
+    const ys = flatSamples(y, "y", undefined);
+    if (xs.width !== undefined && ys.width !== undefined) batchOf(xs.values.length, ys.values.length, xs.width, ys.width, Infinity);
+    const reply = (await this.request({ type: "train", model, x: float32Of(xs, "x"), y: float32Of(ys, "y") })) as unknown as AckReply;
     const ack: Ack = {
       seq: reply.seq, model: reply.model, loss: reply.loss, step: reply.step, version: reply.version,
       anomalies: reply.anomalies ?? [], excluded: reply.excluded ?? 0, anomaliesDropped: reply.anomaliesDropped ?? 0, duplicate: reply.duplicate === true,
@@ -174,8 +185,11 @@ export class GradlineClient {
     return answer;
   }
 
-  async predict(model: string, x: Float32Array): Promise<Prediction> {
-    const reply = await this.request({ type: "predict", model, x });
+  /** ŷ for x (rows × inputs, as train takes it). */
+  async predict(model: string, x: Samples): Promise<Prediction> {
+    const xs = flatSamples(x, "x", undefined);
+    if (xs.width !== undefined) rowsOf(xs.values.length, xs.width, Infinity);
+    const reply = await this.request({ type: "predict", model, x: float32Of(xs, "x") });
     return { model, version: reply.version as number, rows: reply.rows as number, y: floatsOf(reply.y as Uint8Array, "y") };
   }
 
@@ -287,7 +301,7 @@ export class GradlineClient {
 
   /** Opens a socket and says hello; on the first dial, failure rejects `opened` instead of retrying. */
   private async dial(first: boolean): Promise<void> {
-    const socket = await openSocket(this.url, this.options.token);
+    const { socket, failure } = await openSocket(this.url, this.options.token);
     if (this.closedByUser) {
       // close() came while the socket was being made
       socket.close(1000, "client closed");
@@ -296,14 +310,16 @@ export class GradlineClient {
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      let helloSeq: number | undefined;
       socket.onopen = () => {
-        const seq = this.nextSeq++;
+        const seq = (helloSeq = this.nextSeq++);
         const hello = encode({ type: "hello", seq, protocol: PROTOCOL_VERSION, client: "gradline-ts", clientId: this.clientId });
         this.pending.set(seq, { seq, frame: hello, resendable: false, sent: true, pending: {
           resolve: (welcome) => {
             settled = true;
             this.server = welcome as unknown as WelcomeReply;
             this.attempts = 0;
+            this.lastFailure = undefined;
             this.resume();
             resolve();
           },
@@ -312,6 +328,7 @@ export class GradlineClient {
             settled = true;
             this.down = true;
             socket.close(1000, "hello refused");
+            this.failWaiting(`the server refused the hello: ${error.message}`);
             reject(error);
           },
         } });
@@ -323,13 +340,25 @@ export class GradlineClient {
         if (this.socket !== socket) return;
         this.server = undefined;
         const why = `code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
-        this.lost(errors.closed(why));
         if (!settled) {
-          // this dial failed: the first one fails connect(), later ones try again
+          // this dial failed before the welcome: nothing but the hello went out on it
           settled = true;
-          if (first || this.closedByUser) return reject(errors.closed(`cannot connect to ${this.url} (${why}; a 401 means a missing or wrong token)`));
+          if (helloSeq !== undefined) this.pending.delete(helloSeq);
+          if (this.closedByUser) return reject(errors.closed("the client was closed", false));
+          const token = this.options.token !== undefined;
+          const reason = failureReason(failure(), token);
+          const detail = failureDetail(failure(), why);
+          this.lastFailure = { why: connectFailure(this.url, reason, detail, token), reason };
+          if (first) {
+            // the first one fails connect(), and what was asked of a client never connected
+            this.down = true;
+            const error = errors.notConnected(this.url, reason, detail, token);
+            for (const { pending } of this.waiting.splice(0)) pending.reject(error);
+            return reject(error);
+          }
           return this.scheduleReconnect();
         }
+        this.lost(errors.closed(why));
         if (this.closedByUser || this.down) return;
         this.options.onStatus?.("disconnected", why);
         this.scheduleReconnect();
@@ -364,7 +393,8 @@ export class GradlineClient {
     if (this.closedByUser) return;
     if (!policy || this.attempts >= policy.maxAttempts) {
       this.down = true;
-      this.failWaiting(policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off");
+      const last = this.lastFailure;
+      this.failWaiting(`${policy ? `gave up reconnecting after ${this.attempts} attempts` : "reconnect is off"}${last ? `; last: ${last.why}` : ""}`, last?.reason);
       return;
     }
     const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** this.attempts++);
@@ -388,8 +418,8 @@ export class GradlineClient {
   }
 
   /** Fails the requests waiting for a connection: E_CLOSED says whether each was ever sent (and may have been applied). */
-  private failWaiting(why: string): void {
-    for (const { pending, sent } of this.waiting.splice(0)) pending.reject(errors.closed(why, sent));
+  private failWaiting(why: string, reason?: ConnectFailure): void {
+    for (const { pending, sent } of this.waiting.splice(0)) pending.reject(errors.closed(why, sent, reason));
   }
 }
 

@@ -31,6 +31,34 @@ export type ErrorCode =
   | "E_INTERNAL";
 
 /**
+ * Why a client's connection could not be opened, in `details.reason` of its E_CLOSED:
+ * nothing listening, a host that cannot be reached, a 401 without or with a token,
+ * another HTTP answer, a close before the server's welcome, or (in a browser, whose
+ * WebSocket hides the HTTP answer) no telling which.
+ */
+export type ConnectFailure = "refused" | "unreachable" | "token-required" | "token-refused" | "rejected" | "closed" | "unknown";
+
+/** The sentence naming a connection failure; `detail` is the network error code, HTTP status or close code. */
+export function connectFailure(url: string, reason: ConnectFailure, detail: string, withToken: boolean): string {
+  switch (reason) {
+    case "refused":
+      return `connection refused at ${url}: is the server running?`;
+    case "unreachable":
+      return `cannot reach ${url} (${detail}): check the host name and the network`;
+    case "token-required":
+      return `401 from ${url}: this server needs a token (connect(url, { token }))`;
+    case "token-refused":
+      return `401 from ${url}: the server refused the token`;
+    case "rejected":
+      return `${url} answered the WebSocket upgrade with HTTP ${detail}`;
+    case "closed":
+      return `the connection to ${url} closed before the server's welcome (${detail})`;
+    case "unknown":
+      return `cannot connect to ${url} (${detail}): nothing is listening there, or the server refused the upgrade${withToken ? " (a wrong token?)" : " (does it need a token? connect(url, { token }))"}; a browser's WebSocket does not tell which`;
+  }
+}
+
+/**
  * A value as an error message may show it: never throws (String() does on a map
  * with a non-function toString), never long.
  */
@@ -59,13 +87,18 @@ export const errors = {
 
   shape: (what: string, details: Record<string, unknown> = {}) => new GradlineError("E_SHAPE", what, details),
 
-  nonFinite: (array: "x" | "y", index: number, width: number, value: number) => {
+  /** `width` is the row length where known (the library always knows it; a client given flat values does not). */
+  nonFinite: (array: "x" | "y", index: number, width: number | undefined, value: unknown) => {
+    const what = typeof value === "number" ? String(value) : quote(value);
+    if (width === undefined) {
+      return new GradlineError("E_NONFINITE", `${array}[${index}] is ${what}; every value must be a finite number. The model was not changed.`, { array, index });
+    }
     const sample = Math.floor(index / width);
     const column = index % width;
     const role = array === "x" ? "input" : "output";
     return new GradlineError(
       "E_NONFINITE",
-      `${array}[${index}] (sample ${sample}, ${role} ${column}) is ${value}; every value must be a finite number. The model was not changed.`,
+      `${array}[${index}] (sample ${sample}, ${role} ${column}) is ${what}; every value must be a finite number. The model was not changed.`,
       { array, index, sample, column },
     );
   },
@@ -160,15 +193,19 @@ export const errors = {
 
   shutdown: () => new GradlineError("E_SHUTDOWN", "the server is shutting down and accepts no new work; reconnect to it (or another) and resend"),
 
-  /** The client lost a request: `sent` says whether the server may have seen it. */
-  closed: (why: string, sent = true) =>
+  /** The client lost a request: `sent` says whether the server may have seen it; `reason` why the last connection failed, if it did. */
+  closed: (why: string, sent = true, reason?: ConnectFailure) =>
     new GradlineError(
       "E_CLOSED",
       sent
         ? `the connection closed before the reply arrived (${why}); the request may or may not have been applied`
         : `the request was not sent (${why}); nothing was applied`,
-      { sent },
+      reason === undefined ? { sent } : { sent, reason },
     ),
+
+  /** The client's connection could not be opened: nothing went out on it. */
+  notConnected: (url: string, reason: ConnectFailure, detail: string, withToken: boolean) =>
+    new GradlineError("E_CLOSED", `${connectFailure(url, reason, detail, withToken)}; nothing was sent`, { sent: false, reason, url }),
 
   internal: (cause: unknown) =>
     new GradlineError("E_INTERNAL", `internal server error (${cause instanceof Error ? cause.message : String(cause)}); please report it`, {}, { cause }),

@@ -8,6 +8,9 @@ import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
 import { firstNonFiniteOf, planShards, shardGradient, shardMoments, type ShardBuffers } from "./shards.js";
+import { batchOf, flatSamples, rowsOf, type FlatSamples, type Samples } from "./samples.js";
+
+export type { Samples } from "./samples.js";
 
 export interface TrainResult {
   /** Mean loss of the batch before the update, in the training space. */
@@ -60,8 +63,6 @@ export interface Gradient {
   b: Float32Array;
 }
 
-export type Samples = Float32Array | Float64Array | readonly number[];
-
 export class Model {
   readonly inputs: number;
   readonly outputs: number;
@@ -87,14 +88,14 @@ export class Model {
 
   /** One optimiser step on a batch: x is B×inputs, y is B×outputs, row-major. */
   train(x: Samples, y: Samples): TrainResult {
-    const { ptr, batch, stage } = this.load(x, y);
+    const { ptr, batch, stage, xs, ys } = this.load(x, y);
     const view = this.core.arena.view;
     view.setInt32(ptr + Header.anomalyOut, stage.records, true);
     view.setInt32(ptr + Header.anomalyCap, stage.recordCap, true);
     const status = stage.shards
       ? this.trainSharded(ptr, batch, stage.shards, stage.scratch)
       : this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
-    if (status !== Status.ok) throw this.failure(status, x, y);
+    if (status !== Status.ok) throw this.failure(status, xs, ys);
     const version = view.getFloat64(ptr + Header.version, true) + 1;
     view.setFloat64(ptr + Header.version, version, true);
     const loss = view.getFloat64(ptr + Header.lossOut, true);
@@ -113,17 +114,17 @@ export class Model {
 
   /** Mean loss on a batch, without changing anything. */
   evaluate(x: Samples, y: Samples): number {
-    const { ptr, batch, stage } = this.load(x, y);
+    const { ptr, batch, stage, xs, ys } = this.load(x, y);
     const status = this.core.variant.evaluate(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
-    if (status !== Status.ok) throw this.failure(status, x, y);
+    if (status !== Status.ok) throw this.failure(status, xs, ys);
     return this.core.arena.view.getFloat64(ptr + Header.lossOut, true);
   }
 
   /** Loss and gradient of a batch in the training space, without changing anything. */
   gradient(x: Samples, y: Samples): Gradient {
-    const { ptr, batch, stage } = this.load(x, y);
+    const { ptr, batch, stage, xs, ys } = this.load(x, y);
     const status = this.core.variant.gradient(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
-    if (status !== Status.ok) throw this.failure(status, x, y);
+    if (status !== Status.ok) throw this.failure(status, xs, ys);
     const { arena } = this.core;
     const at = (stage.scratch + stage.gradOffset) >>> 2;
     const nm = this.inputs * this.outputs;
@@ -136,9 +137,9 @@ export class Model {
 
   /** ŷ for x (B×inputs): B×outputs, row-major, raw units. */
   predict(x: Samples): Float32Array {
-    const { ptr, batch, stage } = this.load(x);
+    const { ptr, batch, stage, xs } = this.load(x);
     const status = this.core.variant.predict(this.core.kernels)(ptr, stage.x, batch, stage.scratch, stage.out);
-    if (status !== Status.ok) throw this.failure(status, x, x);
+    if (status !== Status.ok) throw this.failure(status, xs, xs);
     return this.core.arena.f32.slice(stage.out >>> 2, (stage.out >>> 2) + batch * this.outputs);
   }
 
@@ -276,15 +277,17 @@ export class Model {
   }
 
   /** Validates a batch and puts it in the staging buffers (unless it is already there). */
-  private load(x: Samples, y?: Samples): { ptr: number; batch: number; stage: Stage } {
+  private load(x: Samples, y?: Samples): { ptr: number; batch: number; stage: Stage; xs: FlatSamples["values"]; ys: FlatSamples["values"] } {
     const ptr = this.live();
-    const batch = y === undefined ? this.rowsOf(x) : this.batchOf(x, y);
+    const xs = flatSamples(x, "x", this.inputs).values;
+    const ys = y === undefined ? xs : flatSamples(y, "y", this.outputs).values;
+    const batch = y === undefined ? rowsOf(xs.length, this.inputs, this.core.maxBatch) : batchOf(xs.length, ys.length, this.inputs, this.outputs, this.core.maxBatch);
     const stage = this.core.stage(this.inputs, this.outputs, batch);
     const f32 = this.core.arena.f32;
-    const staged = (v: Samples, at: number) => v instanceof Float32Array && this.core.arena.owns(v.buffer) && v.byteOffset === at;
-    if (!staged(x, stage.x)) f32.set(x, stage.x >>> 2);
-    if (y !== undefined && !staged(y, stage.y)) f32.set(y, stage.y >>> 2);
-    return { ptr, batch, stage };
+    const staged = (v: FlatSamples["values"], at: number) => v instanceof Float32Array && this.core.arena.owns(v.buffer) && v.byteOffset === at;
+    if (!staged(xs, stage.x)) f32.set(xs, stage.x >>> 2);
+    if (y !== undefined && !staged(ys, stage.y)) f32.set(ys, stage.y >>> 2);
+    return { ptr, batch, stage, xs, ys };
   }
 
   private live(): number {
@@ -302,33 +305,14 @@ export class Model {
     return this.live();
   }
 
-  /** @internal Rows in x, validated against this model's shape and the engine's limits. */
-  rowsOf(x: Samples): number {
-    if (!isSamples(x)) throw errors.shape("x must be a Float32Array, Float64Array or array of numbers");
-    if (x.length === 0 || x.length % this.inputs !== 0) {
-      throw errors.shape(`x has ${x.length} values; it must hold B rows of ${this.inputs} inputs (B ≥ 1)`, { length: x.length, inputs: this.inputs });
-    }
-    const batch = x.length / this.inputs;
-    if (batch > this.core.maxBatch) {
-      throw errors.shape(`batch of ${batch} rows exceeds the engine's maxBatch of ${this.core.maxBatch}`, { batch, maxBatch: this.core.maxBatch });
-    }
-    return batch;
+  /** @internal A training batch checked and flat, with its rows: what the pool copies in. */
+  batchOf(x: Samples, y: Samples): { x: FlatSamples["values"]; y: FlatSamples["values"]; rows: number } {
+    const xs = flatSamples(x, "x", this.inputs).values;
+    const ys = flatSamples(y, "y", this.outputs).values;
+    return { x: xs, y: ys, rows: batchOf(xs.length, ys.length, this.inputs, this.outputs, this.core.maxBatch) };
   }
 
-  /** @internal Rows in a training batch, validated. */
-  batchOf(x: Samples, y: Samples): number {
-    const batch = this.rowsOf(x);
-    if (!isSamples(y)) throw errors.shape("y must be a Float32Array, Float64Array or array of numbers");
-    if (y.length !== batch * this.outputs) {
-      throw errors.shape(
-        `y has ${y.length} values; x holds ${batch} rows, so y must hold ${batch} × ${this.outputs} = ${batch * this.outputs}`,
-        { length: y.length, expected: batch * this.outputs },
-      );
-    }
-    return batch;
-  }
-
-  private failure(status: number, x: Samples, y: Samples): Error {
+  private failure(status: number, x: FlatSamples["values"], y: FlatSamples["values"]): Error {
     const view = this.core.arena.view;
     if (status === Status.nonFiniteX || status === Status.nonFiniteY) {
       const index = view.getInt32(this.ptr + Header.badIndex, true);
@@ -386,10 +370,6 @@ export function checkStagedRows(batch: number, maxBatch: number): void {
   if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch) {
     throw errors.shape(`batch must be an integer from 1 to ${maxBatch} (got ${quote(batch)})`, { batch });
   }
-}
-
-function isSamples(v: unknown): v is Samples {
-  return v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v);
 }
 
 /** Writes the header fields that encode the options. */

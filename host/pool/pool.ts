@@ -17,6 +17,7 @@ import { Piscina } from "piscina";
 import { errors, quote, type GradlineError } from "../engine/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
+import type { FlatSamples } from "../engine/samples.js";
 import { planShards, firstNonFiniteOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
 import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
 import type { ModelState } from "../engine/snapshot.js";
@@ -301,7 +302,8 @@ export class PoolEngine {
   /** @internal */
   submitStep(model: PoolModel, x: Samples, y: Samples): Promise<TrainResult> {
     this.admit(model);
-    const rows = model.committed.batchOf(x, y);
+    const batch = model.committed.batchOf(x, y);
+    const { rows } = batch;
     const m = model.inputs;
     const dataBytes = 4 * rows * (m + model.outputs);
     const bytes = dataBytes + recordBytes(rows);
@@ -309,7 +311,7 @@ export class PoolEngine {
       throw errors.shape(`a batch of ${bytes} bytes can never fit maxQueuedBytes (${this.limits.maxQueuedBytes}); split it`, { bytes, max: this.limits.maxQueuedBytes });
     }
     if (this.pendingBytes + bytes > this.limits.maxQueuedBytes) throw errors.busy("engine bytes", this.pendingBytes, this.limits.maxQueuedBytes);
-    const buffer = this.takeStaged(model, x, y, rows, bytes) ?? this.copyIn(x, y, rows * m, bytes);
+    const buffer = this.takeStaged(model, batch.x, batch.y, rows, bytes) ?? this.copyIn(batch.x, batch.y, rows * m, bytes);
     this.pendingBytes += bytes;
     const recordCap = recordCapacity(rows);
     const promise = new Promise<TrainResult>((resolve, reject) => {
@@ -333,7 +335,7 @@ export class PoolEngine {
   }
 
   /** Copies a batch into a new buffer of the shared memory: x's `xLength` values, then y. */
-  private copyIn(x: Samples, y: Samples, xLength: number, bytes: number): number {
+  private copyIn(x: FlatSamples["values"], y: FlatSamples["values"], xLength: number, bytes: number): number {
     const arena = this.local.arena;
     const buffer = this.reuse(bytes) ?? arena.alloc(bytes, false);
     arena.f32.set(x, buffer >>> 2);
@@ -342,7 +344,7 @@ export class PoolEngine {
   }
 
   /** The staged buffer that x and y are exactly the views of, now owned by the step; else undefined. */
-  private takeStaged(model: PoolModel, x: Samples, y: Samples, rows: number, bytes: number): number | undefined {
+  private takeStaged(model: PoolModel, x: FlatSamples["values"], y: FlatSamples["values"], rows: number, bytes: number): number | undefined {
     if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) return undefined;
     const arena = this.local.arena;
     if (!arena.owns(x.buffer) || !arena.owns(y.buffer)) return undefined;

@@ -36,3 +36,20 @@ export function presentedToken(authorization: string, accessToken: string): stri
   if (match) return match[1];
   return accessToken === "" ? undefined : accessToken;
 }
+
+/** A refused token's answer: the `WWW-Authenticate` challenge and the body of the 401. */
+export interface Unauthorized {
+  challenge: string;
+  body: string;
+}
+
+/**
+ * The 401 for a missing token differs from the 401 for a wrong one (RFC 6750 §3: a
+ * request without credentials gets the bare challenge, a bad token error="invalid_token"),
+ * so a client can tell its user which of the two to fix.
+ */
+export function unauthorized(presented: string | undefined): Unauthorized {
+  return presented === undefined
+    ? { challenge: 'Bearer realm="gradline"', body: "this server needs a bearer token\n" }
+    : { challenge: 'Bearer realm="gradline", error="invalid_token"', body: "the bearer token was not accepted\n" };
+}

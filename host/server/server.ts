@@ -16,7 +16,7 @@ import {
   type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
-import { covers, presentedToken, TokenCheck } from "./auth.js";
+import { covers, presentedToken, TokenCheck, unauthorized } from "./auth.js";
 import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
 
 const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
@@ -129,9 +129,9 @@ class Server implements GradlineServer {
       compression: uws.DISABLED,
       upgrade: (res, req, context) => {
         const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
-        if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", "the server is shutting down\n");
+        if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", { body: "the server is shutting down\n" });
         const grant = this.tokens.grantFor(token);
-        if (!grant) return this.refuseUpgrade(res, "401 Unauthorized", "token", "a valid bearer token is required\n");
+        if (!grant) return this.refuseUpgrade(res, "401 Unauthorized", "token", unauthorized(token));
         const session = new Session(this.nextSessionId++, grant, {
           updateBackpressure: options.updateBackpressure,
           updateSent: () => this.metrics.updatesSent.inc(),
@@ -177,7 +177,7 @@ class Server implements GradlineServer {
     });
     this.app.get("/metrics", (res, req) => {
       const token = presentedToken(req.getHeader("authorization"), "");
-      if (!this.tokens.grantFor(token)) return this.refuse(res, "401 Unauthorized", "a valid bearer token is required\n");
+      if (!this.tokens.grantFor(token)) return this.refuse(res, "401 Unauthorized", unauthorized(token));
       const body = this.metrics.registry.render();
       res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, this.closing !== undefined));
     });
@@ -246,18 +246,19 @@ class Server implements GradlineServer {
     return "workers" in this.engine ? `${this.engine.workers} worker(s)` : "in-process engine";
   }
 
-  private refuseUpgrade(res: HttpResponse, status: string, reason: string, body: string): void {
+  private refuseUpgrade(res: HttpResponse, status: string, reason: string, answer: { challenge?: string; body: string }): void {
     this.metrics.rejectedUpgrades.inc({ reason });
     // who knocked and why, never what token it showed
     const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    this.options.logger.warn({ event: "upgrade-refused", remote, status, reason }, `connection from ${remote} refused: ${status} (${reason})`);
-    this.refuse(res, status, body);
+    const why = answer.body.trim();
+    this.options.logger.warn({ event: "upgrade-refused", remote, status, reason: why }, `connection from ${remote} refused: ${status} (${why})`);
+    this.refuse(res, status, answer);
   }
 
-  private refuse(res: HttpResponse, status: string, body: string): void {
+  private refuse(res: HttpResponse, status: string, { challenge, body }: { challenge?: string; body: string }): void {
     res.cork(() => {
       res.writeStatus(status);
-      if (status.startsWith("401")) res.writeHeader("WWW-Authenticate", 'Bearer realm="gradline"');
+      if (challenge !== undefined) res.writeHeader("WWW-Authenticate", challenge);
       res.end(body, this.closing !== undefined);
     });
   }

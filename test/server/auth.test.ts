@@ -1,6 +1,7 @@
 // Bearer tokens are checked at the upgrade (401 otherwise) and on /metrics; with no
 // token configured the server binds loopback only, whatever host it was given.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request } from "node:http";
 import WebSocket from "ws";
 import { connect, startServer, lineLogger, type GradlineServer } from "../../host/index.js";
 
@@ -42,6 +43,25 @@ describe("server auth", () => {
     expect(await upgradeStatus(`${server.url}?access_token=nope`)).toBe(401);
     const metrics = await (await fetch(`${http}metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
     expect(metrics).toMatch(/^gradline_upgrades_rejected_total\{reason="token"\} 5$/m);
+  });
+
+  it("answers a missing token and a wrong one with different 401s (RFC 6750: error=\"invalid_token\" for the wrong one)", async () => {
+    // an upgrade request by hand (fetch may not send Connection: Upgrade)
+    const answer = (headers: Record<string, string>) =>
+      new Promise<{ status: number | undefined; challenge: string | undefined; body: string }>((resolve, reject) => {
+        const upgrade = { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" };
+        request(http, { headers: { ...upgrade, ...headers } }, (response) => {
+          let body = "";
+          response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+          response.on("end", () => resolve({ status: response.statusCode, challenge: response.headers["www-authenticate"], body }));
+        }).on("error", reject).end();
+      });
+    expect(await answer({})).toEqual({ status: 401, challenge: 'Bearer realm="gradline"', body: "this server needs a bearer token\n" });
+    expect(await answer({ Authorization: `Bearer ${TOKEN}x` })).toEqual({
+      status: 401, challenge: 'Bearer realm="gradline", error="invalid_token"', body: "the bearer token was not accepted\n",
+    });
+    // /metrics answers the same way
+    expect((await fetch(`${http}metrics`, { headers: { Authorization: "Bearer nope" } })).headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
   });
 
   it("accepts any configured token, as a header or as access_token (browsers)", async () => {

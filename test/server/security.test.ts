@@ -224,35 +224,38 @@ describe("server security", () => {
     const acceptedBefore = await metric(/^gradline_connections_total (\d+)$/m);
     const openBefore = await connections();
     const wrongLastChar = ADMIN.slice(0, -1) + (ADMIN.endsWith("f") ? "e" : "f");
-    const refused: [string, Record<string, string>][] = [
-      ["/", {}],
-      ["/", { Authorization: "" }],
-      ["/", { Authorization: "Bearer" }],
-      ["/", { Authorization: "Bearer " }],
-      ["/", { Authorization: `Bearer ${wrongLastChar}` }],
-      ["/", { Authorization: `Bearer ${ADMIN.slice(0, 16)}` }],
-      ["/", { Authorization: `Bearer ${ADMIN.slice(0, -1)}` }],
-      ["/", { Authorization: `Bearer ${ADMIN[0]!}` }],
-      ["/", { Authorization: `Bearer ${ADMIN}x` }],
-      ["/", { Authorization: `Bearer ${ADMIN.toUpperCase()}` }],
-      ["/", { Authorization: `Bearer ${ADMIN} ${ADMIN}` }],
-      ["/", { Authorization: `bearer ${wrongLastChar}` }],
-      ["/", { Authorization: `BEARER ${ADMIN.slice(0, -1)}` }],
-      ["/", { Authorization: ADMIN }],
-      ["/", { Authorization: `Basic ${Buffer.from(`admin:${ADMIN}`).toString("base64")}` }],
-      ["/", { Authorization: `Token ${ADMIN}` }],
-      ["/?access_token=", {}],
-      ["/?access_token=wrong-token-0123456789abcdef", {}],
-      [`/?access_token=${ADMIN.slice(0, -1)}`, {}],
-      [`/?access_token=${ADMIN.toUpperCase()}`, {}],
-      [`/?ACCESS_TOKEN=${ADMIN}`, {}],
+    // "none": no well-formed Bearer header and no access_token, so no token presented
+    const refused: [string, Record<string, string>, "none" | "wrong"][] = [
+      ["/", {}, "none"],
+      ["/", { Authorization: "" }, "none"],
+      ["/", { Authorization: "Bearer" }, "none"],
+      ["/", { Authorization: "Bearer " }, "none"],
+      ["/", { Authorization: `Bearer ${wrongLastChar}` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN.slice(0, 16)}` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN.slice(0, -1)}` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN[0]!}` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN}x` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN.toUpperCase()}` }, "wrong"],
+      ["/", { Authorization: `Bearer ${ADMIN} ${ADMIN}` }, "none"],
+      ["/", { Authorization: `bearer ${wrongLastChar}` }, "wrong"],
+      ["/", { Authorization: `BEARER ${ADMIN.slice(0, -1)}` }, "wrong"],
+      ["/", { Authorization: ADMIN }, "none"],
+      ["/", { Authorization: `Basic ${Buffer.from(`admin:${ADMIN}`).toString("base64")}` }, "none"],
+      ["/", { Authorization: `Token ${ADMIN}` }, "none"],
+      ["/?access_token=", {}, "none"],
+      ["/?access_token=wrong-token-0123456789abcdef", {}, "wrong"],
+      [`/?access_token=${ADMIN.slice(0, -1)}`, {}, "wrong"],
+      [`/?access_token=${ADMIN.toUpperCase()}`, {}, "wrong"],
+      [`/?ACCESS_TOKEN=${ADMIN}`, {}, "none"],
       // a well-formed Bearer header wins over the query parameter, even when wrong
-      [`/?access_token=${ADMIN}`, { Authorization: `Bearer ${wrongLastChar}` }],
+      [`/?access_token=${ADMIN}`, { Authorization: `Bearer ${wrongLastChar}` }, "wrong"],
     ];
     const base = server.url.slice(0, -1);
-    for (const [path, headers] of refused) {
+    for (const [path, headers, presented] of refused) {
       const outcome = await upgrade(base + path, headers);
-      expect(outcome, `${path} ${JSON.stringify(headers)}`).toEqual({ status: 401, challenge: 'Bearer realm="gradline"' });
+      // RFC 6750 §3: only a presented token that is wrong is answered error="invalid_token" (PROTOCOL.md §2)
+      const challenge = presented === "none" ? 'Bearer realm="gradline"' : 'Bearer realm="gradline", error="invalid_token"';
+      expect(outcome, `${path} ${JSON.stringify(headers)}`).toEqual({ status: 401, challenge });
     }
     expect(await connections()).toBe(openBefore);
     expect(await metric(/^gradline_connections_total (\d+)$/m)).toBe(acceptedBefore);
