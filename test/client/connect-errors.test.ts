@@ -29,7 +29,7 @@ const refusal = (promise: Promise<unknown>): Promise<GradlineError> =>
 describe("client connection failures", () => {
   let server: GradlineServer;
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, tokens: [TOKEN], log: () => {} });
+    server = await startServer({ port: 0, workers: 1, tokens: [TOKEN], logger: false });
   });
   afterAll(() => server.close());
 
@@ -72,7 +72,7 @@ describe("client connection failures", () => {
   });
 
   it("after giving up reconnecting, says why the last attempt failed and that the waiting requests were not sent", async () => {
-    const own = await startServer({ port: 0, workers: 1, log: () => {} });
+    const own = await startServer({ port: 0, workers: 1, logger: false });
     let dropped!: () => void;
     const disconnected = new Promise<void>((resolve) => (dropped = resolve));
     const client = await connect(own.url, { reconnect: { maxAttempts: 1, initialDelayMs: 1 }, onStatus: (status) => status === "disconnected" && dropped() });

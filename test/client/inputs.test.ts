@@ -41,7 +41,7 @@ describe("client sample inputs", () => {
   };
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, workers: 1, log: () => {} });
+    server = await startServer({ port: 0, workers: 1, logger: false });
     client = await connect(server.url);
     engine = await createInProcessEngine();
     library = engine.createModel(config);
