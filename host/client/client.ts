@@ -132,6 +132,10 @@ export class GradlineClient {
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly url: string, private readonly options: ClientOptions) {
+    // "127.0.0.1:8080" would reach the WebSocket library as a URL of scheme "127.0.0.1" and fail with a bare SyntaxError
+    if (typeof url !== "string" || !/^wss?:\/\/[^/\s]+/i.test(url)) {
+      throw new GradlineError("E_CONFIG", `the server's URL must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got ${JSON.stringify(url)})`, { field: "url" });
+    }
     this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
     this.clientId = options.clientId ?? randomId();
     this.nextSeq = options.firstSeq ?? Date.now() * 1024;

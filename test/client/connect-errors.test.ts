@@ -33,6 +33,15 @@ describe("client connection failures", () => {
   });
   afterAll(() => server.close());
 
+  it("a URL that is not ws:// or wss://: E_CONFIG naming the form, before anything is dialled", async () => {
+    for (const url of ["127.0.0.1:8080", "http://127.0.0.1:8080/", "", "ws://"]) {
+      await expect(connect(url)).rejects.toMatchObject({
+        code: "E_CONFIG",
+        message: `the server's URL must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got ${JSON.stringify(url)})`,
+      });
+    }
+  });
+
   it("nothing listening: connection refused, is the server running?", async () => {
     const url = `ws://127.0.0.1:${await freePort()}/`;
     const error = await refusal(connect(url));
