@@ -716,6 +716,59 @@ function mostViolated(T: usize, y: usize, x: usize): i32 {
 }
 
 /**
+ * Among the optima, the one nearest x0: for a ladder of ε (√ε from 1e-1 to 1e-5 of the
+ * largest column), min ‖R x − z‖² + ε‖x − x0‖² has one minimiser, whose active set, for ε
+ * small enough, is that of the nearest optimum; the exact minimum-norm solve on each such
+ * active set replaces x where it is feasible, as good, and nearer. (ε is kept well above
+ * rounding, so that the active set resolves the ε terms.) Returns the solves it took.
+ */
+function nearestOptimum(lo: usize, hi: usize, x0: usize, x: usize, budget: i32): i32 {
+  const m = mIn;
+  const fBest = residualNorm(R, z, x);
+  const scale = fBest + residualNorm(R, z, x0) + 1e-300;
+  let largest: f64 = 0;
+  for (let k = 0; k < m; k++) {
+    let norm: f64 = 0;
+    for (let i = 0; i <= k; i++) norm = Math.hypot(norm, f64At(R + (<usize>(i * m) << 3), k));
+    largest = Math.max(largest, norm);
+  }
+  memory.copy(best, x, <usize>m << 3);
+  let dBest = distance(best, x0);
+  let solves = 0;
+  for (let rung = 1; rung <= 5 && solves < budget; rung++) {
+    memory.copy(R2, R, <usize>(m * m) << 3);
+    memory.copy(z2, z, <usize>m << 3);
+    ridge(R2, z2, Math.pow(10, -rung) * largest, x0);
+    memory.copy(x, best, <usize>m << 3);
+    const more = activeSet(R2, z2, lo, hi, x0, x, budget - solves);
+    solves += (more < 0 ? -more : more) + 1;
+    // the exact minimum-norm solve on that active set
+    solveFree(R, z, x0, x);
+    let feasible = true;
+    for (let k = 0; k < m; k++) {
+      const ck = f64At(cand, k);
+      const slack = 1e-12 * (1 + Math.abs(ck));
+      if (!(ck >= f64At(lo, k) - slack && ck <= f64At(hi, k) + slack)) feasible = false;
+      setF64(cand, k, Math.min(Math.max(ck, f64At(lo, k)), f64At(hi, k)));
+    }
+    if (!feasible || residualNorm(R, z, cand) > fBest + 1e-12 * scale) continue;
+    const d = distance(cand, x0);
+    if (d < dBest) {
+      dBest = d;
+      memory.copy(best, cand, <usize>m << 3);
+    }
+  }
+  memory.copy(x, best, <usize>m << 3);
+  return solves;
+}
+
+function distance(a: usize, b: usize): f64 {
+  let sum: f64 = 0;
+  for (let k = 0; k < mIn; k++) sum += (f64At(a, k) - f64At(b, k)) ** 2;
+  return sum;
+}
+
+/**
  * The same problem by the active set above, for small m (m·m workspace, O(m³) a solve):
  * exact whatever the rank or conditioning of W. `maxIterations` caps the least-squares
  * solves; `tolerance` is unused (the stop is the KKT test). Extra workspace after the
@@ -736,44 +789,7 @@ export function f64_setpoint__newton(model: usize, ws: usize, lambda: f64, maxIt
   // many optima (λ = 0, W rank-deficient) and some bound held: look for the one nearest x0
   let anyHeld = false;
   for (let k = 0; k < m; k++) if (i32At(state, k) == AT_LO || i32At(state, k) == AT_HI) anyHeld = true;
-  if (deficient && lambda == 0 && anyHeld && solves < maxIterations) {
-    memory.copy(best, x, <usize>m << 3);
-    const fBest = residualNorm(R, z, x);
-    // ε = (1e-6·largest column)²: one minimiser, with (for small ε) the active set of the nearest optimum
-    let largest: f64 = 0;
-    for (let k = 0; k < m; k++) {
-      let norm: f64 = 0;
-      for (let i = 0; i <= k; i++) norm = Math.hypot(norm, f64At(R + (<usize>(i * m) << 3), k));
-      largest = Math.max(largest, norm);
-    }
-    memory.copy(R2, R, <usize>(m * m) << 3);
-    memory.copy(z2, z, <usize>m << 3);
-    ridge(R2, z2, 1e-6 * largest, x0);
-    let more = activeSet(R2, z2, lo, hi, x0, x, maxIterations - solves);
-    solves += more < 0 ? -more : more;
-    // the exact minimum-norm solve on that active set, kept if it is feasible and no worse
-    solveFree(R, z, x0, x);
-    solves++;
-    let feasible = true;
-    for (let k = 0; k < m; k++) {
-      const ck = f64At(cand, k);
-      const slack = 1e-12 * (1 + Math.abs(ck));
-      if (!(ck >= f64At(lo, k) - slack && ck <= f64At(hi, k) + slack)) feasible = false;
-      setF64(cand, k, Math.min(Math.max(ck, f64At(lo, k)), f64At(hi, k)));
-    }
-    const scale = fBest + residualNorm(R, z, x0) + 1e-300;
-    let nearer = false;
-    if (feasible && residualNorm(R, z, cand) <= fBest + 1e-12 * scale) {
-      let dBest: f64 = 0;
-      let dCand: f64 = 0;
-      for (let k = 0; k < m; k++) {
-        dBest += (f64At(best, k) - f64At(x0, k)) ** 2;
-        dCand += (f64At(cand, k) - f64At(x0, k)) ** 2;
-      }
-      nearer = dCand < dBest;
-    }
-    memory.copy(x, nearer ? cand : best, <usize>m << 3);
-  }
+  if (deficient && lambda == 0 && anyHeld) solves += nearestOptimum(lo, hi, x0, x, maxIterations - solves);
   finish(ws, lambda, solves, 0);
   return solves;
 }

@@ -270,7 +270,7 @@ export function setpointBytes(m: i32, n: i32): usize {
 }
 
 /** `converged`: the KKT residual (result slot 3, relative to the terms each gradient sums) is at most this. */
-export const SP_OPTIMALITY: f64 = 1e-9;
+export const SP_OPTIMALITY: f64 = 1e-10;
 
 // The active-set ("newton") solver's extra workspace, after the common one:
 //   ┌──────────────────────────────┐ ws + round16(setpointBytes(m, n))

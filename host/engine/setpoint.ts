@@ -51,7 +51,7 @@ export interface SetpointResult {
    * minimiser; rounding leaves about 1e-16.
    */
   optimality: number;
-  /** The optimality conditions hold at x: optimality ≤ SETPOINT_OPTIMALITY (1e-9). */
+  /** The optimality conditions hold at x: optimality ≤ SETPOINT_OPTIMALITY (1e-10). */
   converged: boolean;
   active: ActiveConstraint[];
   /** Some x within the constraints brings every weighted output within reachTolerance of its target. */

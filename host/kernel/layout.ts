@@ -118,4 +118,4 @@ export function writeHeader(view: DataView, block: number, h: ModelHeader): void
 }
 
 /** Setpoint search: `converged` means the KKT residual (result slot 3) is at most this (assembly/util/layout.ts SP_OPTIMALITY). */
-export const SETPOINT_OPTIMALITY = 1e-9;
+export const SETPOINT_OPTIMALITY = 1e-10;
