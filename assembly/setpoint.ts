@@ -1,9 +1,11 @@
 // Setpoint search: the inputs x that drive the model's predictions to a target,
 //   minimise f(x) = Σ_j w_j (ŷ_j(x) − t_j)² + λ‖x − x0‖²,  ŷ = W x + b (raw units)
 //   subject to lo ≤ x ≤ hi (the host folds bounds, move limits and held inputs
-//   into one box). A convex quadratic over a box: accelerated projected gradient
-//   (FISTA) in f64, with a diagonal (Jacobi) preconditioner, backtracking on the
-//   step and adaptive restart of the momentum.
+//   into one box). A convex quadratic over a box, two solvers in f64: accelerated
+//   projected gradient (FISTA) with a diagonal (Jacobi) preconditioner, backtracking
+//   on the step and adaptive restart of the momentum; and, for small m, an exact
+//   active-set least-squares method (f64_setpoint__newton, below). Both report the
+//   KKT residual of their answer (optimality), which is what "converged" means.
 import { headerM, headerN, spWOffset, spVectorOffset, spRawOffset, spNewtonOffset, SP_B, SP_TARGET, SP_WEIGHT, SP_AX, SP_AX_PREV, SP_AX_NEW, SP_AY, SP_R,
   SP_LO, SP_HI, SP_X0, SP_X, SP_X_PREV, SP_Y, SP_G, SP_S, SP_X_NEW, SP_RESULT, SP_OPTIMALITY } from "./util/layout";
 import { f32_raw_params } from "./step";
