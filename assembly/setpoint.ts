@@ -326,12 +326,11 @@ export function f64_setpoint(model: usize, ws: usize, lambda: f64, maxIterations
 // equations square W's condition number. Then a bounded-variable least-squares active
 // set (Stark & Parker): inputs are free or held at a bound; the free ones take the
 // minimum-norm least-squares step from x0 (pivoted QR of the column-equilibrated R_F,
-// then the least-norm point of the null space), stepping back to the first bound
-// crossed; a bound whose gradient points into the box is released. Each release
+// then the least-norm point of the null space), clamped into the box where that lowers
+// f, else stepping back to the first bound crossed; a bound whose gradient points into
+// the box is released. Each release
 // strictly lowers f, so it ends, at a KKT point. With λ = 0 and a rank-deficient W the
-// optimum is a set: a second pass (λ = ε, which has one minimiser) finds the active
-// set of the point nearest x0, and the exact minimum-norm solve on it is kept if it is
-// feasible and as good.
+// optimum is a set: nearestOptimum then picks the member nearest x0.
 
 const FREE: i32 = 0;
 const AT_LO: i32 = 1;
@@ -617,7 +616,7 @@ function activeSet(T: usize, y: usize, lo: usize, hi: usize, x0: usize, x: usize
   let deficient = false;
   let released = -1;
   while (solves < budget) {
-    // the free inputs' least-squares point, stepping back to the first bound it crosses
+    // the free inputs' least-squares point, made feasible
     let feasible = false;
     while (solves < budget) {
       const free = countFree();
@@ -641,7 +640,21 @@ function activeSet(T: usize, y: usize, lo: usize, hi: usize, x0: usize, x: usize
         feasible = true;
         break;
       }
-      // move to the first crossing; every input reaching a bound there is held at it
+      // the least-squares point clamped into the box, where that lowers f: it holds every
+      // input it clamps at once (many bounds change in one solve, not one a solve)
+      for (let k = 0; k < m; k++) setF64(h, k, i32At(state, k) == FREE ? Math.min(Math.max(f64At(cand, k), f64At(lo, k)), f64At(hi, k)) : f64At(x, k));
+      if (residualNorm(T, y, h) < residualNorm(T, y, x)) {
+        for (let k = 0; k < m; k++) {
+          if (i32At(state, k) != FREE) continue;
+          const ck = f64At(cand, k);
+          if (ck < f64At(lo, k)) setI32(state, k, AT_LO);
+          else if (ck > f64At(hi, k)) setI32(state, k, AT_HI);
+          setF64(x, k, f64At(h, k));
+        }
+        for (let k = 0; k < m; k++) setI32(blocked, k, 0);
+        continue;
+      }
+      // else move to the first crossing; every input reaching a bound there is held at it
       for (let k = 0; k < m; k++) {
         if (i32At(state, k) != FREE) continue;
         const ck = f64At(cand, k);
