@@ -615,6 +615,8 @@ function activeSet(T: usize, y: usize, lo: usize, hi: usize, x0: usize, x: usize
   let solves = 0;
   let deficient = false;
   let released = -1;
+  let all = true;
+  let fBefore: f64 = Infinity;
   while (solves < budget) {
     // the free inputs' least-squares point, made feasible
     let feasible = false;
@@ -674,10 +676,14 @@ function activeSet(T: usize, y: usize, lo: usize, hi: usize, x0: usize, x: usize
       else if (limiter == released) setI32(blocked, limiter, 1);
     }
     if (!feasible) break;
-    // KKT: release the held input whose gradient points most into the box
-    const k = mostViolated(T, y, x);
+    // KKT: release the held input whose gradient points most into the box, or, while
+    // that keeps lowering f, every such input at once (fewer solves when many bounds
+    // are wrong; one at a time is the fallback that always makes progress)
+    const f = residualNorm(T, y, x);
+    all = all && f < fBefore;
+    fBefore = f;
+    const k = mostViolated(T, y, x, all);
     if (k < 0) break;
-    setI32(state, k, FREE);
     released = k;
   }
   return deficient ? -solves : solves;
@@ -689,8 +695,11 @@ function countFree(): i32 {
   return f;
 }
 
-/** The held, unblocked input whose gradient (per unit of its column) points into the box furthest beyond rounding; −1 if none. */
-function mostViolated(T: usize, y: usize, x: usize): i32 {
+/**
+ * The held, unblocked input whose gradient (per unit of its column) points into the box
+ * furthest beyond rounding, −1 if none; frees it, or, with `all`, every such input.
+ */
+function mostViolated(T: usize, y: usize, x: usize, all: bool): i32 {
   const m = mIn;
   // res = T x − y, and |T||x| + |y| (the size of what each residual sums) in row
   for (let i = 0; i < m; i++) {
@@ -722,11 +731,13 @@ function mostViolated(T: usize, y: usize, x: usize): i32 {
     const into = s == AT_LO ? -g : g; // > 0: moving off the bound lowers f
     if (!(into > RELEASE_TOLERANCE * size)) continue;
     const score = into / norm;
+    if (all) setI32(state, k, FREE);
     if (score > worst) {
       worst = score;
       which = k;
     }
   }
+  if (which >= 0) setI32(state, which, FREE);
   return which;
 }
 
