@@ -5,6 +5,11 @@
 // to a candidate copy in scratch, committed with the step (a rejected step changes
 // nothing). Records: i32 sample, i32 field (inputs 0…m−1, outputs m…m+n−1),
 // i32 kind (ANOMALY_*), f32 score, at H_ANOMALY_OUT, at most H_ANOMALY_CAP.
+//
+// Outliers are rare by definition: while more than REGIME_RATE of the recent samples
+// were flagged, the baselines are what is wrong (a level shift, a new operating point),
+// so a step in such a regime change still flags but excludes nothing, and its range
+// and residual statistics learn from every sample until they fit the new regime.
 import {
   H_FLAGS, H_ANOMALY_OUT, H_ANOMALY_CAP, H_ANOMALY_COUNT, H_ANOMALY_EXCLUDED, H_A_RESIDUAL, H_A_MARGIN, H_A_STUCK, H_A_WARMUP,
   FLAG_EXCLUDE, ANOMALY_RESIDUAL, ANOMALY_RANGE, ANOMALY_STUCK,
@@ -13,15 +18,28 @@ import {
 
 /** Residual statistics forget: older samples count as at most this many. */
 const RESIDUAL_WINDOW: f64 = 10000;
+/** The running range forgets: each batch of B shrinks it toward its centre by RANGE_WINDOW/(RANGE_WINDOW + B). */
+const RANGE_WINDOW: f64 = 16384;
+/** The flag rate is a mean over about this many recent samples. */
+const RATE_WINDOW: f64 = 512;
+/** A flag rate above this (before the step) makes the step part of a regime change. */
+const REGIME_RATE: f64 = 0.25;
 
 // per call (one per thread)
 let found: i32 = 0;
+let regime = false;
+
+/** f64 index of the flag rate in the anomaly state (seen, rcount, then it). */
+@inline function rateIndex(m: i32, n: i32): i32 {
+  return 4 * m + 2 * n + 2;
+}
 
 /** Starts a step's tracking: the candidate state is the model's, nothing found yet. */
 export function beginAnomalies(model: usize, m: i32, n: i32, batch: i32, scratch: usize): void {
   memory.copy(scratch + anomalyCandOffset(m, n, batch), model + anomalyOffset(m, n), anomalyBytes(m, n));
   memory.fill(scratch + flaggedOffset(m, n, batch), 0, <usize>batch);
   found = 0;
+  regime = load<f64>(model + anomalyOffset(m, n) + (<usize>rateIndex(m, n) << 3)) > REGIME_RATE;
 }
 
 @inline function record(model: usize, flagged: usize, sample: i32, field: i32, kind: i32, score: f32): void {
@@ -54,12 +72,12 @@ export function checkInputRow(model: usize, row: usize, k: i32, m: i32, n: i32, 
   const lo = load<f64>(minAt);
   const hi = load<f64>(maxAt);
   const range = hi - lo;
+  const margin = <f64>load<f32>(model + H_A_MARGIN);
+  const below = lo - margin * range;
+  const above = hi + margin * range;
   let outliers = false;
   // out of range: scan only a row whose extremes break the widened range
   if (warm && range > 0) {
-    const margin = <f64>load<f32>(model + H_A_MARGIN);
-    const below = lo - margin * range;
-    const above = hi + margin * range;
     if (<f64>bmin < below || <f64>bmax > above) {
       for (let i = 0; i < batch; i++) {
         const v = <f64>load<f32>(row + (<usize>i << 2));
@@ -87,13 +105,30 @@ export function checkInputRow(model: usize, row: usize, k: i32, m: i32, n: i32, 
   if (stuck) {
     for (let i = 0; i < batch; i++) record(model, flagged, i, k, ANOMALY_STUCK, <f32>run);
   }
-  // the running range learns from batches that broke nothing
+  // the running range forgets, and learns from the readings this input's checks did
+  // not flag (a stuck batch: none); in a regime change, from all of them
   if (seen == 0) {
     store<f64>(minAt, <f64>bmin);
     store<f64>(maxAt, <f64>bmax);
-  } else if (!outliers && !stuck) {
-    store<f64>(minAt, Math.min(lo, <f64>bmin));
-    store<f64>(maxAt, Math.max(hi, <f64>bmax));
+  } else {
+    let wlo = <f64>bmin;
+    let whi = <f64>bmax;
+    if (!regime && (outliers || stuck)) {
+      wlo = Infinity;
+      whi = -Infinity;
+      if (!stuck) {
+        for (let i = 0; i < batch; i++) {
+          const v = <f64>load<f32>(row + (<usize>i << 2));
+          if (v < below || v > above) continue;
+          wlo = Math.min(wlo, v);
+          whi = Math.max(whi, v);
+        }
+      }
+    }
+    const centre = 0.5 * (lo + hi);
+    const half = 0.5 * range * (RANGE_WINDOW / (RANGE_WINDOW + <f64>batch));
+    store<f64>(minAt, Math.min(centre - half, wlo));
+    store<f64>(maxAt, Math.max(centre + half, whi));
   }
   store<f64>(lastAt, <f64>lastValue);
   store<f64>(runAt, run);
@@ -107,9 +142,10 @@ export function endInputs(m: i32, n: i32, batch: i32, scratch: usize): void {
 
 /**
  * Residual outliers: r = ŷ − y per output row (training space), scored against the
- * running residual mean and spread. With FLAG_EXCLUDE, every flagged sample's
- * predictions are set to its targets, so it adds nothing to the loss or gradient.
- * Returns the samples that remain for the update (the loss divides by them).
+ * running residual mean and spread, then the flag rate updated. With FLAG_EXCLUDE
+ * (outside a regime change), every flagged sample's predictions are set to its
+ * targets, so it adds nothing to the loss or gradient. Returns the samples that
+ * remain for the update (the loss divides by them).
  */
 export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i32, batch: i32, stride: i32, scratch: usize): i32 {
   const state = scratch + anomalyCandOffset(m, n, batch);
@@ -158,9 +194,10 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
         if (z > k) record(model, flagged, i, m + j, ANOMALY_RESIDUAL, <f32>z);
       }
     }
-    // the statistics learn from the samples nothing has flagged so far (rarely any: then subtract them)
+    // the statistics learn from the samples nothing has flagged so far (rarely any: then
+    // subtract them); in a regime change, from every sample
     kept = batch;
-    if (found > 0) {
+    if (found > 0 && !regime) {
       for (let i = 0; i < batch; i++) {
         if (load<u8>(flagged + <usize>i) == 0) continue;
         const d = <f64>(load<f32>(g + (<usize>i << 2)) - load<f32>(t + (<usize>i << 2)) - <f32>mean);
@@ -182,8 +219,16 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
   }
   if (kept > 0) store<f64>(rcountAt, prior + <f64>kept);
   store<i32>(model + H_ANOMALY_COUNT, found);
-  const exclude = (load<i32>(model + H_FLAGS) & FLAG_EXCLUDE) != 0;
-  const excluded = exclude ? batch - kept : 0;
+  // the flag rate: the share of flagged samples, the old rate weighing at most RATE_WINDOW samples
+  let flaggedSamples = 0;
+  if (found > 0) {
+    for (let i = 0; i < batch; i++) flaggedSamples += <i32>load<u8>(flagged + <usize>i);
+  }
+  const rateAt = state + (<usize>rateIndex(m, n) << 3);
+  const before = Math.min(load<f64>(state + (<usize>(4 * m + 2 * n) << 3)) - <f64>batch, RATE_WINDOW);
+  store<f64>(rateAt, (load<f64>(rateAt) * before + <f64>flaggedSamples) / (before + <f64>batch));
+  const exclude = (load<i32>(model + H_FLAGS) & FLAG_EXCLUDE) != 0 && !regime;
+  const excluded = exclude ? flaggedSamples : 0;
   store<i32>(model + H_ANOMALY_EXCLUDED, excluded);
   if (excluded > 0) {
     for (let i = 0; i < batch; i++) {
@@ -191,7 +236,7 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
       for (let j = 0; j < n; j++) store<f32>(gt + (<usize>(j * stride + i) << 2), load<f32>(yt + (<usize>(j * stride + i) << 2)));
     }
     // every sample flagged: nothing to learn from, a zero loss and gradient
-    return kept > 0 ? kept : batch;
+    return excluded < batch ? batch - excluded : batch;
   }
   return batch;
 }

@@ -1,60 +1,56 @@
 #!/usr/bin/env node
 // gradline's command line: `serve` (the server), `seed` (the source document's
 // example through the SIMD kernels).
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createEngine, linearInit, mulberry32, normalFrom, GradlineError, type KernelName } from "./index.js";
-import { readFile } from "node:fs/promises";
-import { startServer, type ServerOptions, type TokenGrant } from "./server/index.js";
+import { startServer } from "./server/index.js";
+import { serverOptionsFrom, settingsFlags, settingsUsage, SettingError } from "./server/settings.js";
 import { runDemo } from "./demo/demo.js";
 
-const usage = `usage: gradline <command> [options]
+const overview = `usage: gradline <command> [options]
 
 commands:
   serve    run the server: WebSocket protocol on /, GET /healthz, GET /metrics
-             --host H         interface (default 127.0.0.1; env GRADLINE_HOST)
-             --port N         port, 0 for any free one (default 8080; env GRADLINE_PORT)
-             --data DIR       data folder: the log and the checkpoints, restored at
-                              start; "" for none, memory only (default ./data;
-                              env GRADLINE_DATA)
-             --durability M   wal: every batch is on disk before its ack (default);
-                              checkpoint: a crash loses what came after the last
-                              checkpoint (env GRADLINE_DURABILITY)
-             --checkpoint-every-steps N    a model's steps between checkpoints
-                              (default 100000; env GRADLINE_CHECKPOINT_EVERY_STEPS)
-             --checkpoint-every-seconds S  seconds between checkpoints (default 60;
-                              env GRADLINE_CHECKPOINT_EVERY_SECONDS)
-             --workers N      engine worker threads, 0 for none (default: cores;
-                              env GRADLINE_WORKERS)
-             --token T        bearer token clients must present; repeat for more
-                              (env GRADLINE_TOKENS, comma-separated). Without one
-                              the server listens on loopback only.
-             --tokens-file F  JSON list of tokens: strings (full access) or
-                              { "token", "prefixes": [...], "readOnly", "maxModels" }
-                              (env GRADLINE_TOKENS_FILE); adds to --token
-             --max-rows N     most rows per batch (default 65536; env GRADLINE_MAX_ROWS)
-             --max-payload N  largest frame in bytes (default 16777216; env GRADLINE_MAX_PAYLOAD)
-             --allow-fallback start even on uWebSockets.js's slow pure-JS fallback
-                              (env GRADLINE_ALLOW_FALLBACK=1)
-  demo     stream a simulated chemical line (temperature, pressure, flow →
-           yield, purity; sensor noise, slow drift, faulty sensors) into a
-           server and print the model converging
-             --url U          server (default ws://127.0.0.1:8080/, else one is
-                              started in-process; env GRADLINE_URL)
-             --token T        bearer token (env GRADLINE_TOKEN)
-             --batches N      batches to send (default 3000)
-             --rows N         readings per batch (default 32)
-             --rate N         batches per second, 0 for as fast as acks allow
-                              (default 100)
-             --model NAME     model name (default demo-line)
-             --seed N         seed of the simulation (default 1)
-  seed     train the source document's example (nn.Linear(3, 5), SGD lr 0.01,
-           F.mse_loss, 100 full-batch iterations on 100 random samples) and
-           print its loss curve
-             --iterations N   optimiser steps (default 100)
-             --lr X           learning rate (default 0.01)
-             --seed N         seed of the data and the initial parameters (default 1)
-             --kernel K       simd (default) or scalar
-  help     print this text`;
+  demo     stream a simulated chemical line into a server and print the model converging
+  seed     train the source document's PyTorch example and print its loss curve
+  help     print this text (gradline <command> --help: that command's options)
+
+gradline --version prints the version.`;
+
+/** Each command's usage, printed by `gradline <command> --help` and above a usage error. */
+const usages: Record<string, string> = {
+  serve: `usage: gradline serve [options]
+
+Runs the server until SIGINT or SIGTERM: WebSocket protocol on /, GET /healthz,
+GET /metrics. Every option is also an environment variable and a key of the config
+file (--config); a flag wins over its variable, a variable over the file.
+
+${settingsUsage()}`,
+  demo: `usage: gradline demo [options]
+
+Streams a simulated chemical line (temperature, pressure, flow → yield, purity;
+sensor noise, slow drift, faulty sensors) into a server and prints the model
+converging. Exit 0 when it converged.
+
+  --url U          server, a ws:// or wss:// URL (default ws://127.0.0.1:8080/; if
+                   nothing answers there, one is started in-process; env GRADLINE_URL)
+  --token T        bearer token (env GRADLINE_TOKEN)
+  --batches N      batches to send (default 3000)
+  --rows N         readings per batch (default 32)
+  --rate N         batches per second, 0 for as fast as acks allow (default 100)
+  --model NAME     model name (default demo-line)
+  --seed N         seed of the simulation (default 1)`,
+  seed: `usage: gradline seed [options]
+
+Trains the source document's example (nn.Linear(3, 5), SGD lr 0.01, F.mse_loss,
+100 full-batch iterations on 100 random samples) and prints its loss curve.
+
+  --iterations N   optimiser steps (default 100)
+  --lr X           learning rate (default 0.01)
+  --seed N         seed of the data and the initial parameters (default 1)
+  --kernel K       simd (default) or scalar`,
+};
 
 class UsageError extends Error {}
 
@@ -112,8 +108,12 @@ async function demo(args: string[]): Promise<number> {
     },
     strict: true,
   });
+  const url = values.url ?? (process.env.GRADLINE_URL || undefined);
+  if (url !== undefined && !/^wss?:\/\/[^/\s]+/.test(url)) {
+    throw new UsageError(`--url must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got ${JSON.stringify(url)}${values.url === undefined ? " from GRADLINE_URL" : ""})`);
+  }
   const result = await runDemo({
-    url: values.url ?? process.env.GRADLINE_URL,
+    url,
     token: values.token ?? process.env.GRADLINE_TOKEN,
     batches: integer(values.batches, "batches", 3000, 1),
     rows: integer(values.rows, "rows", 32, 1),
@@ -127,50 +127,25 @@ async function demo(args: string[]): Promise<number> {
 
 /** Runs the server until SIGINT or SIGTERM, then shuts it down gracefully. */
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      host: { type: "string" }, port: { type: "string" }, data: { type: "string" }, workers: { type: "string" }, token: { type: "string", multiple: true },
-      "tokens-file": { type: "string" },
-      "max-rows": { type: "string" }, "max-payload": { type: "string" }, "allow-fallback": { type: "boolean" },
-      durability: { type: "string" }, "checkpoint-every-steps": { type: "string" }, "checkpoint-every-seconds": { type: "string" },
-    },
-    strict: true,
-  });
-  const env = process.env;
-  const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? (env[variable] === "" ? undefined : env[variable]);
-  const optionalInteger = (value: string | undefined, name: string, min: number): number | undefined =>
-    value === undefined ? undefined : integer(value, name, 0, min);
-  const tokens: (string | TokenGrant)[] = values.token ?? (env.GRADLINE_TOKENS ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
-  const tokensFile = setting(values["tokens-file"], "GRADLINE_TOKENS_FILE");
-  if (tokensFile !== undefined) {
-    let granted: unknown;
-    try {
-      granted = JSON.parse(await readFile(tokensFile, "utf8"));
-    } catch (error) {
-      throw new UsageError(`--tokens-file ${tokensFile}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    if (!Array.isArray(granted)) throw new UsageError(`--tokens-file ${tokensFile}: must hold a JSON list`);
-    tokens.push(...(granted as (string | TokenGrant)[]));
-  }
-  const server = await startServer({
-    host: setting(values.host, "GRADLINE_HOST"),
-    port: optionalInteger(setting(values.port, "GRADLINE_PORT"), "port", 0),
-    data: values.data ?? env.GRADLINE_DATA ?? "data",
-    durability: setting(values.durability, "GRADLINE_DURABILITY") as ServerOptions["durability"],
-    checkpointEverySteps: optionalInteger(setting(values["checkpoint-every-steps"], "GRADLINE_CHECKPOINT_EVERY_STEPS"), "checkpoint-every-steps", 1),
-    checkpointEverySeconds: optionalInteger(setting(values["checkpoint-every-seconds"], "GRADLINE_CHECKPOINT_EVERY_SECONDS"), "checkpoint-every-seconds", 1),
-    workers: optionalInteger(setting(values.workers, "GRADLINE_WORKERS"), "workers", 0),
-    maxRows: optionalInteger(setting(values["max-rows"], "GRADLINE_MAX_ROWS"), "max-rows", 1),
-    maxPayload: optionalInteger(setting(values["max-payload"], "GRADLINE_MAX_PAYLOAD"), "max-payload", 1),
-    tokens,
-    allowFallback: values["allow-fallback"] ?? ["1", "true"].includes(env.GRADLINE_ALLOW_FALLBACK ?? ""),
+  const { values } = parseArgs({ args, options: settingsFlags(), strict: true });
+  const { options, explain } = await serverOptionsFrom({ flags: values, env: process.env });
+  // listen for the signals before starting: one that arrives while the server starts (a long
+  // replay, or just after "listening" is printed) must shut it down gracefully, not kill it
+  let signalled: string | undefined;
+  let stop = (signal: string) => void (signalled = signal);
+  const onSignal = (signal: string) => stop(signal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const server = await startServer(options).catch((error: unknown) => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    return Promise.reject(explain(error));
   });
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       console.log(`gradline: ${signal}: finishing accepted work, then closing`);
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       server.close().then(resolve, (error: unknown) => {
         // e.g. the data folder became unwritable: the last checkpoints were not written
         console.error(`gradline: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -178,8 +153,7 @@ async function serve(args: string[]): Promise<number> {
         resolve();
       });
     };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    if (signalled) stop(signalled);
   });
   console.log("gradline: closed");
   // an idle HTTP keep-alive connection (a health checker's) would hold the process for uWS's idle timeout
@@ -187,9 +161,37 @@ async function serve(args: string[]): Promise<number> {
   return process.exitCode === 1 ? 1 : 0;
 }
 
+/**
+ * `--port -1` as `--port=-1`: parseArgs takes an argument that starts with "-" for an
+ * option of its own, and would answer with its puzzling "ambiguous" error.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (/^--[a-z-]+$/.test(arg) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (rest.includes("--help") || rest.includes("-h")) {
+  const [command, ...given] = argv;
+  const rest = joinNegativeValues(given);
+  const usage = command !== undefined && command in usages ? usages[command]! : overview;
+  if (command === "--version" || command === "-v" || command === "version") {
+    console.log(`gradline ${await version()} (Node ${process.version})`);
+    return 0;
+  }
+  if (command !== undefined && command in usages && (rest.includes("--help") || rest.includes("-h"))) {
     console.log(usage);
     return 0;
   }
@@ -206,14 +208,16 @@ async function main(argv: string[]): Promise<number> {
       case "help":
       case "--help":
       case "-h":
-        console.log(usage);
+        console.log(overview);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}: the commands are serve, demo, seed and help`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
-      console.error(`gradline: ${error.message}\n\n${usage}`);
+    if (error instanceof UsageError || error instanceof SettingError || (error instanceof TypeError && "code" in error)) {
+      // the usage first, the error last: where the eye lands after the output stops
+      const short = usage === overview ? overview : `${usage.split("\n")[0]}  (gradline ${command} --help lists the options)`;
+      console.error(`${short}\n\ngradline: ${error.message}`);
       return 2;
     }
     if (error instanceof GradlineError) {

@@ -31,7 +31,7 @@ const STATUS_NONFINITE_Y = 2;
 const STATUS_DIVERGED = 3;
 
 // docs/ABI.md, "Versions"
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 // docs/ABI.md, "Exports": every pointer and size is an i32 (unsigned byte offset).
 interface Kernels {
@@ -58,7 +58,7 @@ function regions(m: number, n: number): { P: number; Q: number; theta: number; s
   const stats = theta + 12 * Q;
   const anomaly = stats + 16 * (m + n);
   // then the 128-byte host region (the drift detector; kernels never touch it)
-  return { P, Q, theta, s1, s2, stats, bytes: anomaly + 8 * (4 * m + 2 * n + 2) + 128 };
+  return { P, Q, theta, s1, s2, stats, bytes: anomaly + 8 * (4 * m + 2 * n + 4) + 128 };
 }
 
 /** mulberry32: a seeded uniform generator in [0, 1). Written out here, not imported: this test uses nothing from host/. */
@@ -236,8 +236,8 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
     const Q = round4(nn * mm + nn);
     const grad = 16 * (mm + nn) + 8 * round4(mm) + 8 * round4(nn);
     const xt = grad + 4 * Q;
-    // then the anomaly candidate (8·(4m + 2n + 2)) and one flag byte per lane (S rounded up to 16)
-    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 2) + ((S + 15) & ~15) };
+    // then the anomaly candidate (8·(4m + 2n + 4)) and one flag byte per lane (S rounded up to 16)
+    return { grad, bytes: xt + 4 * mm * S + 8 * nn * S + 8 * (4 * mm + 2 * nn + 4) + ((S + 15) & ~15) };
   }
 
   it("abi_version() is the version this document describes", () => {
@@ -255,8 +255,8 @@ describe("ABI: size formulas in docs/ABI.md agree with the module", () => {
         }
       }
     }
-    // a worked value, by hand from the formulas: m = 4, n = 2, P = 10, Q = 12 → 128 + 12·12 + 16·6 + 8·22 + 128 = 672
-    expect(k.model_bytes(4, 2)).toBe(672);
+    // a worked value, by hand from the formulas: m = 4, n = 2, P = 10, Q = 12 → 128 + 12·12 + 16·6 + 8·24 + 128 = 688
+    expect(k.model_bytes(4, 2)).toBe(688);
   });
 });
 

@@ -14,7 +14,7 @@
 //   ├──────────────────────────────┤ model + 128 + 12Q      (statsOffset)
 //   │ f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n] (Welford) │
 //   ├──────────────────────────────┤ model + anomalyOffset(m, n)
-//   │ f64 min[m], max[m], last[m], run[m], rmean[n], rm2[n], seen, rcount │
+//   │ f64 min[m], max[m], last[m], run[m], rmean[n], rm2[n], seen, rcount, frate, 0 │
 //   ├──────────────────────────────┤ model + hostRegionOffset(m, n)
 //   │ host region, 128 bytes: the drift detector (kernels never touch it) │
 //   └──────────────────────────────┘ model + modelBytes(m, n)
@@ -37,7 +37,7 @@
 // ABI version: raised whenever an export, a layout offset or a documented
 // semantic changes, so a host built for another layout refuses the module
 // instead of misreading it (docs/ABI.md, "Versions").
-export const ABI_VERSION: i32 = 2;
+export const ABI_VERSION: i32 = 3;
 
 // Header fields (byte offsets from the model pointer).
 export const H_M: usize = 0; // i32 inputs
@@ -121,13 +121,16 @@ export const STATUS_DIVERGED: i32 = 3;
   return HEADER_BYTES + <usize>round4(paramCount(m, n)) * 12;
 }
 
-/** Anomaly state: f64 min[m], max[m], last[m], run[m], residual mean[n], residual m2[n], seen, residual count. */
+/**
+ * Anomaly state: f64 min[m], max[m], last[m], run[m], residual mean[n], residual m2[n],
+ * seen, residual count, flag rate, then one zero pad (the host region stays 16-byte aligned).
+ */
 @inline export function anomalyOffset(m: i32, n: i32): usize {
   return statsOffset(m, n) + (<usize>(m + n) << 4);
 }
 
 export function anomalyBytes(m: i32, n: i32): usize {
-  return <usize>(4 * m + 2 * n + 2) << 3;
+  return <usize>(4 * m + 2 * n + 4) << 3;
 }
 
 /** 128 bytes the host owns (the drift detector's options and state); kernels never touch them. */

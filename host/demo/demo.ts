@@ -63,6 +63,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
 }
 
+/**
+ * Moves a fresh simulation past the batches a continued model has already taken, so a
+ * second run goes on in time instead of replaying the start (which would look like a
+ * drift). The line is deterministic for its seed; version counts the batches accepted,
+ * and a batch with a dead (NaN) sensor is refused, so those are skipped uncounted.
+ * Returns the index of the next batch.
+ */
+function resume(line: ChemicalLine, version: number, rows: number): number {
+  let batch = 0;
+  for (let accepted = 0; accepted < version; batch++) if (line.next(rows).fault.kind !== "nan") accepted++;
+  return batch;
+}
+
 async function stream(client: GradlineClient, options: DemoOptions): Promise<DemoResult> {
   const { log, model } = options;
   const changeAt = options.changeAt ?? Math.floor(options.batches * 0.6);
@@ -72,7 +85,11 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
     anomaly: { exclude: true },
   });
   log(`${info.created ? "created" : "continuing"} model "${model}" on ${client.url}: temperature, pressure, flow → yield, purity (Huber loss, Adam, standardised, anomalous readings left out)`);
-  log(`streaming ${options.batches} batches of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; the catalyst is replaced at batch ${changeAt}; updates arrive at most once a second`);
+  const first = resume(line, info.version, options.rows);
+  const last = first + options.batches;
+  if (first > 0) log(`the model has taken ${info.version} batches of this line: the simulation goes on from batch ${first}`);
+  const change = changeAt < first ? `the catalyst was replaced at batch ${changeAt}` : changeAt < last ? `the catalyst is replaced at batch ${changeAt}` : "no catalyst change in this run";
+  log(`streaming batches ${first} to ${last - 1} of ${options.rows} readings${options.rate > 0 ? ` at ${options.rate}/s` : ""}; ${change}; updates arrive at most once a second`);
   const drift: number[] = [];
   await client.subscribe(model, { everySteps: 1, minIntervalMs: 1000 }, (update) => {
     log(`step ${String(update.step).padStart(6)}  loss ${update.loss?.toFixed(4) ?? "-"}  ${describe(update.W, update.b)}`);
@@ -90,9 +107,9 @@ async function stream(client: GradlineClient, options: DemoOptions): Promise<Dem
   let caught = 0;
   const inFlight = new Set<Promise<void>>();
   const started = performance.now();
-  for (let i = 0; i < options.batches; i++) {
+  for (let i = first; i < last; i++) {
     if (options.rate > 0) {
-      const due = started + (i * 1000) / options.rate;
+      const due = started + ((i - first) * 1000) / options.rate;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }

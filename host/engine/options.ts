@@ -66,7 +66,7 @@ export interface AnomalyOptions {
   stuck?: number;
   /** Samples seen before anything is flagged. Default 256. */
   warmup?: number;
-  /** Leave flagged samples out of the update. Default false. */
+  /** Leave flagged samples out of the update, except while more than a quarter of the recent samples were flagged (a regime change: docs/API.md). Default false. */
   exclude?: boolean;
 }
 

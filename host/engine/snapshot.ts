@@ -23,7 +23,7 @@ export interface ModelState {
   s2: Float32Array;
   /** f64 mean_x[m], m2_x[m], mean_y[n], m2_y[n]. */
   stats: Float64Array;
-  /** f64 anomaly state (docs/ABI.md): min, max, last, run per input; residual mean, m2 per output; seen; residual count. */
+  /** f64 anomaly state (docs/ABI.md): min, max, last, run per input; residual mean, m2 per output; seen; residual count; flag rate; 0. */
   anomaly: Float64Array;
   /** f64 drift detector state: seen, mean, variance, cumulative, lowest, boost steps left. */
   drift: Float64Array;
@@ -82,13 +82,34 @@ export function decodeSnapshot(bytes: unknown): ModelState {
     s1: floats(s.s1, "s1", p, Float32Array),
     s2: floats(s.s2, "s2", p, Float32Array),
     stats: floats(s.stats, "stats", 2 * (m + n), Float64Array),
-    // snapshots written before anomaly tracking have none: it starts afresh
-    anomaly: s.anomaly === undefined ? new Float64Array(anomalyStateLength(m, n)) : floats(s.anomaly, "anomaly", anomalyStateLength(m, n), Float64Array),
+    anomaly: anomalyState(s.anomaly, m, n),
     // snapshots written before the detector's state was kept restart its warm-up
     drift: s.drift === undefined ? new Float64Array(DRIFT_STATE_LENGTH) : floats(s.drift, "drift", DRIFT_STATE_LENGTH, Float64Array),
   };
   checkConsistent(state, m, n);
   return state;
+}
+
+/** Values of the anomaly state before the flag rate (and its pad) were added (ABI version 1). */
+const anomalyStateLengthV1 = (m: number, n: number) => anomalyStateLength(m, n) - 2;
+
+/**
+ * Snapshots written before anomaly tracking have no state: it starts afresh. Those
+ * written before the flag rate have its 4m + 2n + 2 values: they go on with a rate of 0
+ * (nothing flagged lately), their range forgetting from where it was.
+ */
+function anomalyState(v: unknown, m: number, n: number): Float64Array {
+  const out = new Float64Array(anomalyStateLength(m, n));
+  if (v === undefined) return out;
+  const old = anomalyStateLengthV1(m, n);
+  if (!(v instanceof Uint8Array) || (v.byteLength !== 8 * old && v.byteLength !== out.byteLength)) {
+    throw errors.snapshot(`anomaly must be ${out.byteLength} bytes of little-endian floats (or ${8 * old}, as written before the flag rate)`);
+  }
+  out.set(floats(v, "anomaly", v.byteLength / 8, Float64Array));
+  if (v.byteLength === 8 * old) return out;
+  const rate = out[old]!;
+  if (rate < 0 || rate > 1 || out[old + 1] !== 0) throw errors.snapshot(`anomaly holds a flag rate of ${rate} (must be from 0 to 1) or a pad that is not 0`);
+  return out;
 }
 
 /** State the kernels could not go on from: a negative second moment or M2, statistics without samples. */

@@ -4,7 +4,7 @@
 // is part of the runtime-neutral kernel loader (gradline/kernel).
 
 /** The ABI this host is written for; the module's abi_version() must return it. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const Header = {
   m: 0, // i32
@@ -45,8 +45,8 @@ export const AnomalyKind = { 1: "residual", 2: "range", 3: "stuck" } as const;
 /** Records a batch of `rows` has room for: every sample once, and some to spare. */
 export const recordCapacity = (rows: number): number => rows + 64;
 
-/** f64 values of the anomaly state: min, max, last, run per input; residual mean, m2 per output; seen; residual count. */
-export const anomalyStateLength = (m: number, n: number): number => 4 * m + 2 * n + 2;
+/** f64 values of the anomaly state: min, max, last, run per input; residual mean, m2 per output; seen; residual count; flag rate; a zero pad. */
+export const anomalyStateLength = (m: number, n: number): number => 4 * m + 2 * n + 4;
 
 export const Status = { ok: 0, nonFiniteX: 1, nonFiniteY: 2, diverged: 3 } as const;
 

@@ -144,18 +144,21 @@ async function compileFrom(source: unknown): Promise<WebAssembly.Module> {
   throw errors.wasm(`expected the module's bytes, a URL, a Response or a WebAssembly.Module (got ${quote(source)})`);
 }
 
+/** The caller's own URL, in full: the person reading the error needs the whole path (quote() cuts at 40 characters). */
+const urlText = (url: string | URL): string => JSON.stringify(String(url));
+
 async function fetchModule(url: string | URL): Promise<Response> {
-  if (typeof fetch !== "function") throw errors.wasm(`this runtime has no fetch() to load ${quote(String(url))}: pass the module's bytes`);
+  if (typeof fetch !== "function") throw errors.wasm(`this runtime has no fetch() to load ${urlText(url)}: pass the module's bytes`);
   try {
     return await fetch(url);
   } catch (cause) {
     // Node's fetch does not read file: URLs; Deno's and Bun's do
-    throw errors.wasm(`fetching ${quote(String(url))} failed (${messageOf(cause)}); read the file yourself and pass its bytes`, cause);
+    throw errors.wasm(`fetching ${urlText(url)} failed (${messageOf(cause)}); read the file yourself and pass its bytes`, cause);
   }
 }
 
 async function compileResponse(response: Response): Promise<WebAssembly.Module> {
-  const where = response.url ? ` from ${quote(response.url)}` : "";
+  const where = response.url ? ` from ${urlText(response.url)}` : "";
   if (!response.ok) throw errors.wasm(`the module's request${where} was answered with HTTP ${response.status} ${response.statusText}`.trimEnd());
   let bytes: ArrayBuffer;
   try {

@@ -3,10 +3,12 @@
 // answered), checkpoint rounds (every N steps of a model, T seconds, or so many
 // log bytes; and at shutdown), the log truncated behind them, the restore and
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
+import { rmdir, stat } from "node:fs/promises";
 import { GradlineError, errors } from "../engine/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";
+import { FolderLocked, lockFolder, type FolderLock } from "../store/lock.js";
 import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
 import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
 import type { TrainResult } from "../engine/model.js";
@@ -53,6 +55,10 @@ export class Durability {
   failure: Error | undefined;
   private readonly store: CheckpointStore | undefined;
   private wal: WriteAheadLog | undefined;
+  /** Whether this start made the data folder (so a failed start may remove it). */
+  private createdFolder = false;
+  /** Held from start to the end of close(): one server per data folder. */
+  private lock: FolderLock | undefined;
   /** Lsns of the modes without a log: counted here, kept in checkpoints. */
   private counter = 0;
   private round: Promise<boolean> | undefined;
@@ -93,9 +99,52 @@ export class Durability {
   async start(add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void): Promise<void> {
     const store = this.store;
     if (!store) return;
+    const unreadable = (error: unknown) =>
+      new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    const before = await stat(store.folder).catch(() => undefined);
+    if (before && !before.isDirectory()) {
+      throw new GradlineError("E_CONFIG", `the data folder ${store.folder} is not a folder: it is a file; name a folder (it is created if missing), or "" for none`);
+    }
+    this.createdFolder = before === undefined;
+    await store.init().catch((error: unknown) => Promise.reject(unreadable(error)));
+    try {
+      this.lock = await lockFolder(store.folder);
+    } catch (error) {
+      await this.abandon();
+      if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
+      throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    }
+    try {
+      await this.restore(store, add, remove, unreadable);
+    } catch (error) {
+      await this.abandon();
+      throw error;
+    }
+  }
+
+  /** Says where this server listens, to a second server refused the folder. */
+  listening(url: string): void {
+    this.lock?.describe(url);
+  }
+
+  /** Gives the folder up without a final checkpoint, for a start that failed; a folder this start created goes again while it is empty. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.roundTimer);
+    await this.wal?.close();
+    await this.releaseLock();
+    if (this.createdFolder && this.store) await rmdir(this.store.folder).catch(() => {});
+  }
+
+  private async releaseLock(): Promise<void> {
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+
+  private async restore(store: CheckpointStore, add: (entry: ModelEntry) => void, remove: (entry: ModelEntry) => void, unreadable: (error: unknown) => GradlineError): Promise<void> {
     // a folder that cannot be read is refused: serving without knowing its models would fork them
-    const { models, rejected } = await store.init().then(() => store.loadAll()).catch((error: unknown) => {
-      throw new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+    const { models, rejected } = await store.loadAll().catch((error: unknown) => {
+      throw unreadable(error);
     });
     for (const { file, reason } of rejected) this.hooks.log(`gradline: skipped ${file} in ${store.folder}: ${reason}`);
     let newest = 0;
@@ -126,16 +175,18 @@ export class Durability {
     }
     // the log is read in every mode: a folder last served with "wal" may hold acked batches
     const { wal, records, damage } = await WriteAheadLog.open(store.folder, newest);
-    const newestFile = wal.files.at(-1);
     for (const d of damage) {
       if (d.unread === 0) {
         this.hooks.log(`gradline: log ${d.file}: ${d.reason} (written during a storage fault and never acknowledged, or a log file was removed by hand)`);
         continue;
       }
-      const what = d.file === newestFile
-        ? "a write cut short by a crash: only batches never acknowledged are lost"
-        : "the log is damaged: acknowledged batches after this point of that file are lost";
-      this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (${what})`);
+      if (d.torn) {
+        this.hooks.log(`gradline: log ${d.file} ends at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (a write cut short by a crash: only batches never acknowledged are lost)`);
+        continue;
+      }
+      // the rounds delete a segment once checkpoints cover it: keep the damaged one's bytes for whoever looks into it
+      const copy = await store.keepCopy(d.file).catch((error: unknown) => `not kept (${error instanceof Error ? error.message : String(error)})`);
+      this.hooks.log(`gradline: log ${d.file} is damaged at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (acknowledged batches after this point of that file are lost); a copy is set aside as ${copy}`);
     }
     const replayed = await this.replay(records, add, remove);
     this.counter = wal.next - 1;
@@ -371,9 +422,17 @@ export class Durability {
     await this.round;
     await this.wal?.close();
     if (!this.store) return;
+    try {
+      await this.finalRounds(this.store);
+    } finally {
+      await this.releaseLock();
+    }
+  }
+
+  private async finalRounds(store: CheckpointStore): Promise<void> {
     // a second round makes both generations hold the end state: no model needs the log then, and it goes
     if ((await this.checkpointRound()) && (await this.checkpointRound())) {
-      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${this.store.folder}`);
+      this.hooks.log(`gradline: ${this.models.size} model(s) checkpointed to ${store.folder}`);
       return;
     }
     const why = `no checkpoint at shutdown: the data folder fails (${this.failure?.message ?? "unknown"})`;

@@ -51,6 +51,11 @@ export interface ServerOptions {
   maxBackpressure?: number;
   /** Start on uWebSockets.js's pure-JS fallback instead of refusing. Default false. */
   allowFallback?: boolean;
+  /**
+   * Share the port with other servers that ask for the same (SO_REUSEPORT: the kernel spreads
+   * connections over them). Default false: a port in use is refused.
+   */
+  reusePort?: boolean;
   /** Engine options passed through (kernel, memory, pool limits). */
   engine?: Omit<EngineOptions & PoolOptions, "workers">;
   /** Where the server says what it does. Default console.log; pass () => {} to silence. */
@@ -90,6 +95,7 @@ export interface ResolvedServerOptions {
   updateBackpressure: number;
   maxBackpressure: number;
   allowFallback: boolean;
+  reusePort: boolean;
   engine: Omit<EngineOptions & PoolOptions, "workers">;
   log: (line: string) => void;
 }
@@ -114,6 +120,12 @@ function integer(value: unknown, field: string, min: number, max: number, fallba
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
   }
+  return value;
+}
+
+function flag(value: unknown, field: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw errors.config(field, `must be true or false (got ${quote(value)})`);
   return value;
 }
 
@@ -171,7 +183,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     idleTimeout: idleTimeout(options.idleTimeout),
     updateBackpressure: integer(options.updateBackpressure, "updateBackpressure", 0, 2 ** 30, serverDefaults.updateBackpressure),
     maxBackpressure: integer(options.maxBackpressure, "maxBackpressure", maxPayload, 2 ** 31 - 1, Math.max(maxPayload, serverDefaults.maxBackpressure)),
-    allowFallback: options.allowFallback ?? false,
+    allowFallback: flag(options.allowFallback, "allowFallback"),
+    reusePort: flag(options.reusePort, "reusePort"),
     engine: options.engine ?? {},
     log: options.log ?? ((line) => console.log(line)),
   };

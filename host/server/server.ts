@@ -2,6 +2,7 @@
 // "/", with GET /healthz and GET /metrics on the same port. Every frame is decoded
 // and validated before anything touches a model; a rejected one is answered with
 // an error and the connection stays open.
+import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
 import { errors, GradlineError } from "../engine/errors.js";
@@ -54,8 +55,14 @@ export async function startServer(options: ServerOptions = {}): Promise<Gradline
   const server = new Server(uws, engine, resolved);
   try {
     await server.restore();
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  try {
     await server.listen();
   } catch (error) {
+    await server.abandon();
     await engine.close();
     throw error;
   }
@@ -177,14 +184,18 @@ class Server implements GradlineServer {
   }
 
   listen(): Promise<void> {
+    // uWS binds with SO_REUSEPORT unless told otherwise: a second server on the port would silently take part of the connections
+    const exclusive = this.options.reusePort ? 0 : 1; // LIBUS_LISTEN_EXCLUSIVE_PORT
+    const listenWith = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
     return new Promise((resolve, reject) => {
-      this.app.listen(this.host, this.options.port, (socket) => {
+      listenWith.call(this.app, this.host, this.options.port, exclusive, (socket) => {
         if (!socket) {
-          reject(new GradlineError("E_CONFIG", `cannot listen on ${this.host}:${this.options.port} (in use, or not an address of this machine)`));
+          listenFailure(this.host, this.options.port, this.options.reusePort).then(reject);
           return;
         }
         this.listenSocket = socket;
         this.port = this.uws.us_socket_local_port(socket as unknown as Parameters<Uws["us_socket_local_port"]>[0]);
+        this.durability.listening(this.url);
         const auth = this.tokens.open
           ? `no token configured: loopback only${isLoopback(this.options.host) ? "" : ` (asked for ${this.options.host})`}`
           : `${this.options.tokens.length} token(s) required`;
@@ -192,6 +203,11 @@ class Server implements GradlineServer {
         resolve();
       });
     });
+  }
+
+  /** Gives the data folder up after a start that failed once the models were restored. */
+  abandon(): Promise<void> {
+    return this.durability.abandon();
   }
 
   /** Restores the data folder's models: checkpoints, then the log replayed over them. */
@@ -556,4 +572,24 @@ class Server implements GradlineServer {
     if (model !== undefined) reply.model = model;
     session.send(encode(reply));
   }
+}
+
+/** Why uWS could not listen (it says only that it could not): a plain bind of the same address tells in use from not ours. */
+async function listenFailure(host: string, port: number, reusePort: boolean): Promise<GradlineError> {
+  const code = await new Promise<string | undefined>((resolve) => {
+    const probe = createNetServer();
+    probe.once("error", (error: NodeJS.ErrnoException) => resolve(error.code));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+  const where = `${host}:${port}`;
+  if (code === "EADDRINUSE") {
+    return new GradlineError("E_CONFIG", reusePort
+      ? `cannot listen on ${where}: the port is in use by a program that does not share it`
+      : `cannot listen on ${where}: the port is in use (by another gradline server, or another program); stop it, choose another port, or start every server of a group with --reuse-port to share it on purpose`, { host, port });
+  }
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") {
+    return new GradlineError("E_CONFIG", `cannot listen on ${where}: ${host} is not an address of this machine`, { host, port });
+  }
+  if (code === "EACCES") return new GradlineError("E_CONFIG", `cannot listen on ${where}: not allowed (ports below 1024 need privileges)`, { host, port });
+  return new GradlineError("E_CONFIG", `cannot listen on ${where}${code ? ` (${code})` : ""}`, { host, port });
 }

@@ -1,5 +1,5 @@
 // Loads uWebSockets.js and refuses its pure-JS fallback. The npm package we alias
-// (see DESIGN.md) silently swaps in a slow JavaScript shim when its native binary
+// (see docs/DESIGN.md) silently swaps in a slow JavaScript shim when its native binary
 // does not load; a native addon's functions print as "[native code]", the shim's do not.
 import { createRequire } from "node:module";
 import { GradlineError } from "../engine/errors.js";

@@ -5,7 +5,8 @@
 // the temporary renamed to current, fsync of the folder. A crash leaves whole files
 // only; a file that fails its checks is reported and the generation before it used.
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Packr, Unpackr } from "msgpackr";
 import { quote } from "../engine/errors.js";
@@ -99,6 +100,20 @@ export class CheckpointStore {
    * Renames a current checkpoint that could not be used to `.ckpt.damaged`, so the
    * next save does not push it over the good previous generation. Best effort.
    */
+  /** Copies a file of the folder to `<file>.damaged` (or .damaged-2, … beside an older copy) and returns the copy's name. */
+  async keepCopy(file: string): Promise<string> {
+    for (let n = 1; ; n++) {
+      const name = `${file}.damaged${n === 1 ? "" : `-${n}`}`;
+      try {
+        await copyFile(join(this.folder, file), join(this.folder, name), constants.COPYFILE_EXCL);
+        await syncFolder(this.folder);
+        return name;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+    }
+  }
+
   async setAside(model: string): Promise<void> {
     const path = this.pathOf(model);
     await rename(path, `${path}.damaged`).then(() => syncFolder(this.folder), () => {});

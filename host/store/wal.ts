@@ -32,6 +32,12 @@ export interface WalDamage {
   offset: number;
   unread: number;
   reason: string;
+  /**
+   * The newest segment's last write, torn by a crash: the damaged frame reaches the end
+   * of the file, so nothing was written after it (its records were never acknowledged).
+   * Anything else is corruption.
+   */
+  torn: boolean;
 }
 
 const KIND = { create: 1, train: 2, delete: 3, cancel: 4 } as const;
@@ -102,6 +108,30 @@ export function trainData(frame: Uint8Array): { x: Float32Array; y: Float32Array
 }
 
 /** Decodes one frame's body (checksum already checked); throws on anything inconsistent. */
+/** Largest body a record can have: a train of maxPayload (at most 2³⁰ bytes) and its header. */
+const MAX_BODY = 2 ** 30 + 4096;
+
+/**
+ * Whether `bytes` can be the start of a frame whose end was never written: a plausible
+ * length, and the body's fixed fields, as far as they are there, as encodeRecord
+ * writes them (kind 1 to 4, zero padding, an lsn above the previous record's). Random
+ * or overwritten bytes fail this almost surely; a crash's torn append passes.
+ */
+function framePrefix(bytes: Uint8Array, previous: number): boolean {
+  if (bytes.length < 4) return true;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) > MAX_BODY) return false;
+  const body = bytes.subarray(FRAME);
+  if (body.length >= 1 && !(body[0]! >= 1 && body[0]! <= 4)) return false;
+  if (body.length >= 2 && body[1] !== 0) return false;
+  if (body.length >= 8 && (body[6] !== 0 || body[7] !== 0)) return false;
+  if (body.length >= 16) {
+    const lsn = new DataView(body.buffer, body.byteOffset, 16).getFloat64(8, true);
+    if (!Number.isSafeInteger(lsn) || lsn <= previous) return false;
+  }
+  return true;
+}
+
 function decodeBody(body: Uint8Array): WalRecord {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const kind = view.getUint8(0);
@@ -187,29 +217,33 @@ export class WriteAheadLog {
     const segments: Segment[] = [];
     let last = atLeast;
     let previous = 0;
+    const newest = files.at(-1);
     for (const file of files) {
       const firstLsn = Number(file.slice(PREFIX.length, -SUFFIX.length));
       if (!Number.isSafeInteger(firstLsn)) continue;
       // lsns skipped between files: a write that failed in a storage fault (never acknowledged), or a file removed
-      if (previous > 0 && firstLsn > previous + 1) damage.push({ file, offset: 0, unread: 0, reason: `lsns ${previous + 1}–${firstLsn - 1} are not in the log` });
+      if (previous > 0 && firstLsn > previous + 1) damage.push({ file, offset: 0, unread: 0, reason: `lsns ${previous + 1}–${firstLsn - 1} are not in the log`, torn: false });
       const bytes = await readFile(join(folder, file));
       let segmentLast = firstLsn - 1;
       let offset = 0;
       while (offset < bytes.length) {
-        const problem = (reason: string) => damage.push({ file, offset, unread: bytes.length - offset, reason });
-        if (bytes.length - offset < FRAME) { problem("a frame header cut short"); break; }
+        // torn: this frame, as its header says, runs to the end of the newest file or past it, and what is there of it reads as a frame's beginning
+        const problem = (reason: string, reachesEnd: boolean) =>
+          damage.push({ file, offset, unread: bytes.length - offset, reason, torn: file === newest && reachesEnd && framePrefix(bytes.subarray(offset), previous) });
+        if (bytes.length - offset < FRAME) { problem("a frame header cut short", true); break; }
         const length = bytes.readUInt32LE(offset);
-        if (length > bytes.length - offset - FRAME) { problem("a record cut short"); break; }
+        const lastFrame = offset + FRAME + length >= bytes.length;
+        if (length > bytes.length - offset - FRAME) { problem("a record cut short", true); break; }
         const body = bytes.subarray(offset + FRAME, offset + FRAME + length);
-        if (crc32(body) !== bytes.readUInt32LE(offset + 4)) { problem("checksum mismatch"); break; }
+        if (crc32(body) !== bytes.readUInt32LE(offset + 4)) { problem("checksum mismatch", lastFrame); break; }
         let record: WalRecord;
         try {
           record = decodeBody(body);
         } catch (error) {
-          problem(error instanceof Error ? error.message : String(error));
+          problem(error instanceof Error ? error.message : String(error), lastFrame);
           break;
         }
-        if (record.lsn <= previous) { problem(`lsn ${record.lsn} out of order`); break; }
+        if (record.lsn <= previous) { problem(`lsn ${record.lsn} out of order`, false); break; }
         previous = record.lsn;
         records.push(record);
         last = Math.max(last, record.lsn);

@@ -44,6 +44,25 @@ describe("demo", () => {
     predicted.forEach((p, j) => expect(Math.abs(p - actual[j]!), `output ${j}`).toBeLessThan(1.5));
   });
 
+  it("run again on the same model, goes on with the line where the last run stopped", async () => {
+    const first: string[] = [];
+    const once = await runDemo({ url: server.url, model: "demo-twice", batches: 600, rows: 32, rate: 0, seed: 8, changeAt: 900, log: (l) => first.push(l) });
+    expect(once.drift).toEqual([]);
+    const second: string[] = [];
+    const twice = await runDemo({ url: server.url, model: "demo-twice", batches: 600, rows: 32, rate: 0, seed: 8, changeAt: 900, log: (l) => second.push(l) });
+    // the simulation's batch index continues: batches refused for a dead sensor were not taken, so it is ≥ the model's version
+    const from = Number(/goes on from batch (\d+)/.exec(second.join("\n"))?.[1]);
+    expect(from).toBeGreaterThanOrEqual(once.learned.version);
+    expect(from).toBe(600);
+    expect(second.join("\n")).toContain("streaming batches 600 to 1199");
+    // the catalyst change at batch 900 falls in the second run, and is the drift it reports; nothing before it
+    expect(twice.drift.length).toBeGreaterThanOrEqual(1);
+    expect(twice.drift[0]!).toBeGreaterThan(once.learned.step + (900 - 600) - 30);
+    // flag lines name batches of the second run, in order
+    const batches = second.flatMap((l) => /^batch (\d+):/.exec(l)?.[1] ?? []).map(Number);
+    expect(batches.every((b) => b >= 600 && b < 1200)).toBe(true);
+  });
+
   it("runs from the command line (npm run demo) and exits 0 when it converged", async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [cli, "demo", "--url", server.url, "--batches", "1500", "--rate", "0", "--model", "demo-b"]);
     expect(stdout).toMatch(/created model "demo-b"/);

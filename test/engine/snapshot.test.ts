@@ -1,7 +1,7 @@
 // Snapshots are complete (training resumes bit-identically from one), self-
 // describing, and deterministic: same options and batches, same bytes.
 import { describe, expect, it } from "vitest";
-import { unpack } from "msgpackr";
+import { Packr, unpack } from "msgpackr";
 import { createEngine, kernelVariants, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type ModelOptions } from "../../host/index.js";
 import { rng, normals, sameBytes } from "../helpers/random.js";
 
@@ -89,6 +89,35 @@ describe("snapshot and restore", () => {
     expect(Array.from(model.params().W)).toEqual(W);
     expect(Array.from(model.params().b)).toEqual([7, 8]);
     expect(Array.from(model.predict([1, 0, -1]))).toEqual([1 - 3 + 7, 4 - 6 + 8]);
+    engine.close();
+  });
+
+  it("a snapshot written before the flag rate (anomaly of 4m + 2n + 2 values) restores with a rate of 0; a bad rate or length is refused", async () => {
+    const engine = await createEngine({ workers: 0 });
+    const m = 5;
+    const n = 3;
+    const model = engine.createModel(options);
+    // clean normal batches: nothing is flagged, so the rate is 0 and the old layout loses nothing
+    for (const b of batches(6, 40)) model.train(b.x, b.y);
+    const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+    const state = unpack(model.snapshot()) as Record<string, unknown>;
+    const anomaly = new Float64Array(Uint8Array.prototype.slice.call(state.anomaly as Uint8Array).buffer);
+    expect(anomaly.length).toBe(4 * m + 2 * n + 4);
+    expect(Array.from(anomaly.subarray(4 * m + 2 * n + 2))).toEqual([0, 0]);
+    const withAnomaly = (values: Float64Array) => new Uint8Array(packr.pack({ ...state, anomaly: new Uint8Array(values.buffer.slice(0)) }));
+
+    const old = engine.restoreModel(withAnomaly(anomaly.slice(0, 4 * m + 2 * n + 2)));
+    expect(sameBytes(old.snapshot(), model.snapshot())).toBe(true);
+    const next = batches(7, 5);
+    expect(next.map((b) => old.train(b.x, b.y))).toEqual(next.map((b) => model.train(b.x, b.y)));
+
+    const rate = (v: number) => Float64Array.from(anomaly, (x, i) => (i === 4 * m + 2 * n + 2 ? v : x));
+    const before = old.snapshot();
+    expect(() => old.restore(withAnomaly(rate(1.5)))).toThrow(expect.objectContaining({ code: "E_SNAPSHOT", message: expect.stringContaining("flag rate of 1.5") }));
+    expect(() => old.restore(withAnomaly(anomaly.slice(0, 4 * m + 2 * n + 3)))).toThrow(
+      expect.objectContaining({ code: "E_SNAPSHOT", message: expect.stringContaining(`anomaly must be ${8 * (4 * m + 2 * n + 4)} bytes`) }),
+    );
+    expect(sameBytes(old.snapshot(), before)).toBe(true);
     engine.close();
   });
 });

@@ -1,8 +1,9 @@
 // The programs the tests and benchmarks start besides Node: Chromium, Bun and
-// Deno. Each comes from an npm package (the README's `npm install` is the whole
-// set-up); what only the system's package manager can add, a missing shared
-// library, is installed here when this is a Debian machine and we are root, and
-// otherwise named in one line.
+// Deno, each from an npm package (the README's `npm install` is the whole set-up),
+// and python3 for the protocol's Python example. What only the system's package
+// manager can add (a shared library Chromium lacks, Python's msgpack and
+// websocket-client) is installed here when this is a Debian machine and we are
+// root, and otherwise named in one line.
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { promisify } from "node:util";
@@ -77,17 +78,11 @@ async function ensureStarts(path: string): Promise<void> {
     const known = !packages.includes("?");
     const lacks = `Chromium (${path}) cannot start: this machine lacks ${missing.join(", ")}`;
     const fix = known ? `install Debian's ${packages.join(" ")}` : "install the packages that provide them";
-    if (!known || process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) {
+    if (!known || !canApt()) {
       throw new MissingTool(`${lacks}; ${fix}, or set CHROMIUM_PATH to a Chromium that runs here`);
     }
     console.error(`Chromium needs ${missing.join(", ")}: apt-get install ${packages.join(" ")}`);
-    try {
-      execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-      // --reinstall: also where the package is registered but its files are gone
-      execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "--reinstall", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    } catch {
-      throw new MissingTool(`${lacks}, and apt-get install ${packages.join(" ")} failed (its output is above); ${fix} by hand, or set CHROMIUM_PATH`);
-    }
+    if (!aptInstall(packages)) throw new MissingTool(`${lacks}, and apt-get install ${packages.join(" ")} failed (its output is above); ${fix} by hand, or set CHROMIUM_PATH`);
     const still = await missingLibraries(path);
     if (still.length > 0) throw new MissingTool(`Chromium (${path}) still lacks ${still.join(", ")} after apt-get install ${packages.join(" ")}; set CHROMIUM_PATH to a Chromium that runs here`);
   }
@@ -97,6 +92,44 @@ async function ensureStarts(path: string): Promise<void> {
     const text = String((error as { stderr?: string }).stderr || error);
     throw new MissingTool(`Chromium (${path}) does not start: ${text.trim().split("\n")[0]}`);
   }
+}
+
+/** Whether this is a Debian machine where we may install packages (root). */
+const canApt = (): boolean => process.getuid?.() === 0 && existsSync("/usr/bin/apt-get");
+
+/** apt-get installs the packages (--reinstall: also where one is registered but its files are gone); false if it failed. */
+function aptInstall(packages: string[]): boolean {
+  try {
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
+    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "--reinstall", ...packages], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * python3 with msgpack and websocket-client, for the protocol's Python example: from
+ * Debian's packages where we are root there and it is missing, else named in one line.
+ */
+export async function findPython(): Promise<string> {
+  // the python3 on PATH first; then Debian's, where apt-get installs the modules (PATH may lead to another, pyenv's say)
+  const works = async () => {
+    for (const python of ["python3", "/usr/bin/python3"]) {
+      const ok = await run(python, ["-c", "import msgpack, websocket; websocket.create_connection"], { timeout: 30_000 }).then(() => true, () => false);
+      if (ok) return python;
+    }
+    return undefined;
+  };
+  const found = await works();
+  if (found) return found;
+  const packages = ["python3", "python3-msgpack", "python3-websocket"];
+  const fix = `install ${packages.join(" ")} (Debian), or pip install msgpack websocket-client`;
+  if (!canApt()) throw new MissingTool(`the protocol's Python example needs python3 with msgpack and websocket-client: ${fix}`);
+  console.error(`the Python example needs msgpack and websocket-client: apt-get install ${packages.join(" ")}`);
+  const installed = aptInstall(packages) ? await works() : undefined;
+  if (!installed) throw new MissingTool(`apt-get install ${packages.join(" ")} did not give a python3 with msgpack and websocket-client (its output is above): ${fix}`);
+  return installed;
 }
 
 /** The shared libraries `path` needs and the machine lacks, as ldd reports them (none where there is no ldd: --version then tells). */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolveModelOptions } from "../../host/engine/options.js";
-import { WriteAheadLog, type WalEntry } from "../../host/store/wal.js";
+import { encodeRecord, WriteAheadLog, type WalEntry } from "../../host/store/wal.js";
 
 const folders: string[] = [];
 const fresh = async () => {
@@ -80,10 +80,18 @@ describe("write-ahead log", () => {
     const whole = await readFile(path);
     const size = whole.length / 10;
 
-    await appendFile(path, whole.subarray(0, size - 5)); // half of an 11th record
+    // a crash in the middle of the 11th record's write: a torn tail
+    const eleventh = encodeRecord({ ...train(10), lsn: 11 });
+    await appendFile(path, eleventh.subarray(0, eleventh.length - 5));
     let read = await WriteAheadLog.open(folder);
     expect(read.records.map((r) => r.lsn)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(read.damage).toEqual([{ file: segment, offset: whole.length, unread: size - 5, reason: "a record cut short" }]);
+    expect(read.damage).toEqual([{ file: segment, offset: whole.length, unread: eleventh.length - 5, reason: "a record cut short", torn: true }]);
+    await read.wal.close();
+
+    // the same length of other bytes (a copy of record 1, an lsn already read) is no torn write: corruption
+    await writeFile(path, Buffer.concat([whole, whole.subarray(0, eleventh.length - 5)]));
+    read = await WriteAheadLog.open(folder);
+    expect(read.damage).toEqual([{ file: segment, offset: whole.length, unread: eleventh.length - 5, reason: "a record cut short", torn: false }]);
     await read.wal.close();
 
     const flipped = Buffer.from(whole);
@@ -91,12 +99,25 @@ describe("write-ahead log", () => {
     await writeFile(path, flipped);
     read = await WriteAheadLog.open(folder);
     expect(read.records.map((r) => r.lsn)).toEqual([1, 2, 3, 4]);
-    expect(read.damage[0]).toMatchObject({ offset: 4 * size, unread: 6 * size, reason: "checksum mismatch" });
+    expect(read.damage[0]).toMatchObject({ offset: 4 * size, unread: 6 * size, reason: "checksum mismatch", torn: false });
     // appends go on above what was read, in a new segment
     expect(read.wal.next).toBe(5);
     await appendAll(read.wal, [train(99)]);
     await read.wal.close();
     expect((await readdir(folder)).length).toBe(2);
+  });
+
+  it("a segment of random bytes is corruption, never a torn write", async () => {
+    let seed = 7;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+    for (let trial = 0; trial < 200; trial++) {
+      const folder = await fresh();
+      await writeFile(join(folder, "wal-0000000000000001.log"), Uint8Array.from({ length: 1 + (trial % 97) * 13 }, random));
+      const read = await WriteAheadLog.open(folder);
+      expect(read.records).toEqual([]);
+      for (const d of read.damage) if (d.unread >= 16) expect(d.torn, JSON.stringify(d)).toBe(false);
+      await read.wal.close();
+    }
   });
 
   it("a log file removed from the middle is reported as missing lsns", async () => {
@@ -110,7 +131,7 @@ describe("write-ahead log", () => {
     await rm(join(folder, "wal-0000000000000005.log"));
     const read = await WriteAheadLog.open(folder);
     expect(read.records.map((r) => r.lsn)).toEqual([1, 2, 3, 4, 9, 10, 11, 12]);
-    expect(read.damage).toEqual([{ file: "wal-0000000000000009.log", offset: 0, unread: 0, reason: "lsns 5–8 are not in the log" }]);
+    expect(read.damage).toEqual([{ file: "wal-0000000000000009.log", offset: 0, unread: 0, reason: "lsns 5–8 are not in the log", torn: false }]);
     await read.wal.close();
   });
 

@@ -1,0 +1,117 @@
+// The `gradline` command as a newcomer meets it, through the real process: help per
+// command, --version, usage errors with the error as the last line, values that
+// look like options, URLs that are not, and the data-folder messages.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, serverRefuses, spawnServer } from "./helpers/serverProcess.js";
+
+const cli = fileURLToPath(new URL("../dist/host/cli.js", import.meta.url));
+const run = promisify(execFile);
+
+/** Runs `gradline …`; resolves with exit code, stdout and stderr (never rejects). */
+async function gradline(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+const lastLine = (text: string) => text.trimEnd().split("\n").at(-1);
+
+let folder = "";
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), "gradline-cli-"));
+});
+afterAll(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+describe("gradline, the command", () => {
+  it("prints its version, an overview, and each command's own help", async () => {
+    const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect((await gradline(["--version"])).stdout).toBe(`gradline ${pkg.version} (Node ${process.version})\n`);
+    const overview = await gradline(["--help"]);
+    expect(overview.code).toBe(0);
+    expect(overview.stdout).toMatch(/serve .*\n.*demo .*\n.*seed /);
+    const serve = await gradline(["serve", "--help"]);
+    expect(serve.stdout.startsWith("usage: gradline serve [options]")).toBe(true);
+    expect(serve.stdout).toContain("--reuse-port");
+    expect(serve.stdout).not.toContain("--iterations");
+    const seed = await gradline(["seed", "-h"]);
+    expect(seed.stdout).toContain("--iterations N");
+    expect(seed.stdout).not.toContain("--reuse-port");
+  });
+
+  it("answers a usage error with the command's usage line and the error last, exit 2", async () => {
+    const cases: [string[], Record<string, string>, string][] = [
+      [["serve", "--port", "-1", "--data", ""], {}, "gradline: --port: must be an integer from 0 to 65535 (got -1)"],
+      [["serve", "--data", ""], { GRADLINE_PORT: "abc" }, `gradline: GRADLINE_PORT="abc": must be an integer`],
+      [["seed", "--bogus"], {}, "gradline: Unknown option '--bogus'"],
+      [["frob"], {}, `gradline: unknown command "frob": the commands are serve, demo, seed and help`],
+      [["demo", "--url", "127.0.0.1:8080"], {}, `gradline: --url must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got "127.0.0.1:8080")`],
+      [["demo"], { GRADLINE_URL: "localhost:8080" }, `(got "localhost:8080" from GRADLINE_URL)`],
+    ];
+    for (const [args, env, message] of cases) {
+      const result = await gradline(args, env);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(lastLine(result.stderr)).toContain(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      if (args[0] !== "frob") expect(result.stderr.split("\n")[0]).toBe(`usage: gradline ${args[0]} [options]  (gradline ${args[0]} --help lists the options)`);
+    }
+  });
+
+  it("takes the usual spellings of a boolean variable", async () => {
+    const server = await spawnServer(["--data", "", "--port", "0", "--workers", "0"], { GRADLINE_ALLOW_FALLBACK: "yes" });
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  });
+});
+
+describe("gradline serve and its data folder", () => {
+  it("says a file given as the data folder is not a folder", async () => {
+    const file = join(folder, "a-file");
+    await writeFile(file, "not a folder");
+    const refused = await serverRefuses(["--data", file, "--port", "0", "--workers", "0"]);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain(`gradline: E_CONFIG: the data folder ${file} is not a folder: it is a file; name a folder (it is created if missing), or "" for none`);
+    expect(await readFile(file, "utf8")).toBe("not a folder");
+  });
+
+  it("leaves no data folder behind when a start fails", async () => {
+    const port = await freePort();
+    const holder = await spawnServer(["--data", "", "--port", String(port), "--workers", "0"]);
+    const data = join(folder, "never-used");
+    const refused = await serverRefuses(["--data", data, "--port", String(port), "--workers", "0"]);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain("the port is in use");
+    expect(existsSync(data)).toBe(false);
+    holder.child.kill("SIGTERM");
+    await holder.exited;
+  });
+
+  it("calls a log file of random bytes damaged, not a torn write, and keeps a copy past shutdown", async () => {
+    const data = join(folder, "random-log");
+    const first = await spawnServer(["--data", data, "--port", "0", "--workers", "0"]);
+    first.child.kill("SIGTERM");
+    await first.exited;
+    const junk = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24);
+    await writeFile(join(data, "wal-0000000000000001.log"), junk);
+    const server = await spawnServer(["--data", data, "--port", "0", "--workers", "0"]);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    const said = server.output();
+    expect(said).toContain("gradline: log wal-0000000000000001.log is damaged at byte 0");
+    expect(said).toContain("a copy is set aside as wal-0000000000000001.log.damaged");
+    expect(said).not.toContain("cut short by a crash");
+    expect(await readdir(data)).toContain("wal-0000000000000001.log.damaged");
+    expect(new Uint8Array(await readFile(join(data, "wal-0000000000000001.log.damaged")))).toEqual(junk);
+  });
+});
