@@ -1,6 +1,7 @@
 // The decision layer's costs: a setpoint solve (bounds, move limits, a held input,
-// λ > 0) on a trained model at (m, n) = (16, 4) and (256, 64), by projected Newton
-// and by FISTA, and what anomaly
+// λ > 0) on a trained model at (m, n) = (16, 4) and (256, 64), and one on collinear,
+// redundant sensors (16, 4: W of rank 3, two inputs reading almost the same, λ = 0), by
+// the exact active-set method ("newton") and by FISTA, and what anomaly
 // tracking adds to a training step at (16, 4, 256) — the same step with tracking on
 // and off, in one run. In-process engine, staged batches. Run: npm run bench:decisions
 import os from "node:os";
@@ -44,16 +45,31 @@ function request(m: number, n: number): SetpointRequest {
 }
 
 const bench = new Bench({ time: 2000, warmup: true });
-const solves: { shape: string; method: string; iterations: number; converged: boolean; reachable: boolean }[] = [];
-for (const [m, n] of [[16, 4], [256, 64]] as const) {
-  const model = trained(m, n, false);
-  // projected Newton (what "auto" picks at these sizes) beside FISTA (the large-m path)
+/** (16, 4) with W of rank 3 (an integer product, exact in float32) and input 1 reading 1 + 1e-6 times input 0. */
+function collinear(): Model {
+  const m = 16;
+  const n = 4;
+  const U = Array.from({ length: n * 3 }, () => Math.round(2 * normal()));
+  const V = Array.from({ length: m * 3 }, () => Math.round(2 * normal()));
+  const W = Array.from({ length: n * m }, (_, i) => U[Math.floor(i / m) * 3]! * V[(i % m) * 3]! + U[Math.floor(i / m) * 3 + 1]! * V[(i % m) * 3 + 1]! + U[Math.floor(i / m) * 3 + 2]! * V[(i % m) * 3 + 2]!);
+  for (let j = 0; j < n; j++) W[j * m + 1] = W[j * m]! * (1 + 1e-6);
+  return engine.createModel({ inputs: m, outputs: n, standardize: false, init: { W, b: rows(n) } });
+}
+
+const solves: { shape: string; method: string; iterations: number; optimality: number; converged: boolean; reachable: boolean }[] = [];
+const cases = [
+  { shape: "(16, 4)", model: trained(16, 4, false), asked: request(16, 4) },
+  { shape: "(256, 64)", model: trained(256, 64, false), asked: request(256, 64) },
+  { shape: "(16, 4) collinear", model: collinear(), asked: { ...request(16, 4), lambda: 0 } },
+];
+for (const { shape, model, asked } of cases) {
+  // the exact method (what "auto" picks at these sizes) beside FISTA (the large-m path)
   for (const method of ["newton", "fista"] as const) {
-    const asked = { ...request(m, n), method };
-    const first = model.setpoint(asked);
-    solves.push({ shape: `(${m}, ${n})`, method, iterations: first.iterations, converged: first.converged, reachable: first.reachable });
-    bench.add(`setpoint (${m}, ${n}) ${method}`, () => {
-      model.setpoint(asked);
+    const one = { ...asked, method };
+    const first = model.setpoint(one);
+    solves.push({ shape, method, iterations: first.iterations, optimality: +first.optimality.toExponential(1), converged: first.converged, reachable: first.reachable });
+    bench.add(`setpoint ${shape} ${method}`, () => {
+      model.setpoint(one);
     });
   }
 }
@@ -76,7 +92,7 @@ const median = (name: string): number => {
 };
 
 console.log(`gradline decisions bench — ${new Date().toISOString()}, Node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}`);
-console.log("\nSetpoint solve (bounds, move limits, one held input, λ = 1e-3; f64 in the kernel):");
+console.log("\nSetpoint solve (bounds, move limits, one held input, λ = 1e-3, or 0 on the collinear model; f64 in the kernel; Newton's iterations are least-squares solves, FISTA's gradient steps):");
 console.table(solves.map((s) => {
   const us = median(`setpoint ${s.shape} ${s.method}`);
   return { ...s, "median µs": +us.toFixed(1), "µs per iteration": +(us / s.iterations).toFixed(2) };

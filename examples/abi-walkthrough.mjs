@@ -16,7 +16,7 @@ const { instance } = await WebAssembly.instantiate(wasmBytes, {
   env: { memory, abort: () => { throw new Error("gradline.wasm abort"); } },
 });
 const k = instance.exports;
-if (k.abi_version() !== 2) throw new Error("a gradline.wasm of another ABI version");
+if (k.abi_version() !== 3) throw new Error("a gradline.wasm of another ABI version");
 const align = (p) => Math.ceil(p / 64) * 64;
 
 const m = 3, n = 2, B = 100;

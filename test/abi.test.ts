@@ -31,7 +31,7 @@ const STATUS_NONFINITE_Y = 2;
 const STATUS_DIVERGED = 3;
 
 // docs/ABI.md, "Versions"
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 // docs/ABI.md, "Exports": every pointer and size is an i32 (unsigned byte offset).
 interface Kernels {

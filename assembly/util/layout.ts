@@ -37,7 +37,7 @@
 // ABI version: raised whenever an export, a layout offset or a documented
 // semantic changes, so a host built for another layout refuses the module
 // instead of misreading it (docs/ABI.md, "Versions").
-export const ABI_VERSION: i32 = 2;
+export const ABI_VERSION: i32 = 3;
 
 // Header fields (byte offsets from the model pointer).
 export const H_M: usize = 0; // i32 inputs
@@ -224,7 +224,7 @@ export function shardGradBytes(m: i32, n: i32): usize {
 //   │ W f64[n·m]: raw-unit weights  │ (even: n·m padded to 2)
 //   │ f64[N2] each: b, target, weight, Ax, Ax prev, Ax new, Ay, r    (SP_B … SP_R)
 //   │ f64[M2] each: lo, hi, x0, x, x prev, y, g, s, x new           (SP_LO … SP_X_NEW)
-//   │ result f64[4]: objective, iterations, last move, 0            (SP_RESULT)
+//   │ result f64[4]: objective, iterations, last move, optimality   (SP_RESULT)
 //   │ raw f32[n·m + n]: f32_raw_params' output                       │
 //   └──────────────────────────────┘ ws + setpointBytes(m, n)
 // The host writes target, weight, lo, hi, x0 and x (the start, inside [lo, hi]).
@@ -272,13 +272,21 @@ export function setpointBytes(m: i32, n: i32): usize {
   return spRawOffset(0, m, n) + (<usize>round4(paramCount(m, n)) << 2);
 }
 
-/** Projected Newton's extra workspace (H, L f64[m·m] each, free i32[m]), after the common one. */
+/** `converged`: the KKT residual (result slot 3, relative to the terms each gradient sums) is at most this. */
+export const SP_OPTIMALITY: f64 = 1e-10;
+
+// The active-set ("newton") solver's extra workspace, after the common one:
+//   ┌──────────────────────────────┐ ws + round16(setpointBytes(m, n))
+//   │ f64[m·m] each: R, R₂, Q, M    │ triangular factors and the free columns' QR
+//   │ f64[M2] each: z, z₂, row, candidate, residual, column scale, e, h, best
+//   │ i32[M4] each: state, columns, blocked
+//   └──────────────────────────────┘ ws + setpointNewtonBytes(m, n)
 export function spNewtonOffset(ws: usize, m: i32, n: i32): usize {
   return ws + ((setpointBytes(m, n) + 15) & ~15);
 }
 
 export function setpointNewtonBytes(m: i32, n: i32): usize {
-  return spNewtonOffset(0, m, n) + (<usize>(m * m) << 4) + (<usize>round4(m) << 2);
+  return spNewtonOffset(0, m, n) + (<usize>(m * m) << 5) + (<usize>(9 * round2(m)) << 3) + (<usize>(3 * round4(m)) << 2);
 }
 
 /** Byte offset of vector `which` (SP_*) from the workspace start: for hosts. */

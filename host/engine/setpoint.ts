@@ -5,6 +5,7 @@
 import { errors, quote } from "./errors.js";
 import type { KernelExports } from "../kernel/loader.js";
 import type { SharedArena } from "./memory.js";
+import { SETPOINT_OPTIMALITY } from "../kernel/layout.js";
 
 export interface SetpointRequest {
   /** y*: the target of every output, raw units. */
@@ -16,7 +17,7 @@ export interface SetpointRequest {
   upper?: ArrayLike<number>;
   /** Inputs that are measured but not controllable, held at the given value; null (or absent) for free inputs. */
   fixed?: ArrayLike<number | null | undefined>;
-  /** x0, the current setpoint: where the search starts, what move limits and λ are measured from. */
+  /** x0, the current setpoint: where the search starts, what move limits and λ are measured from, and, among equally good answers, the one the answer is nearest to (0 without it). */
   current?: ArrayLike<number>;
   /** Largest |x_k − x0_k| per input (needs `current`); Infinity for none. */
   maxMove?: ArrayLike<number>;
@@ -24,11 +25,11 @@ export interface SetpointRequest {
   lambda?: number;
   /** Default 20 000. */
   maxIterations?: number;
-  /** Stop when no input moves more than this, relative to 1 + |x|, in an iteration. Default 1e-12. */
+  /** FISTA: look for convergence once no input moves more than this, relative to 1 + |x|, in an iteration. Default 1e-12. Newton ignores it. */
   tolerance?: number;
   /** Counts the target as reached when every weighted output is within this of it (raw units). Default 1e-6·max(1, |y*_j|). */
   reachTolerance?: number;
-  /** "newton" (projected Newton), "fista", or "auto" (default): Newton up to NEWTON_MAX_INPUTS inputs. */
+  /** "newton" (active-set least squares, exact), "fista", or "auto" (default): Newton up to NEWTON_MAX_INPUTS inputs. */
   method?: "auto" | "newton" | "fista";
 }
 
@@ -42,8 +43,15 @@ export interface SetpointResult {
   predicted: Float64Array;
   /** Σ w_j (ŷ_j − y*_j)² + λ‖x − x0‖² at x. */
   objective: number;
+  /** FISTA: gradient steps; Newton: least-squares solves. */
   iterations: number;
-  /** Stopped by the tolerance, not by maxIterations. */
+  /**
+   * The KKT residual at x: the largest projected-gradient component (the gradient, less what
+   * a bound at x holds back), relative to the size of the terms it sums. 0 at an exact
+   * minimiser; rounding leaves about 1e-16.
+   */
+  optimality: number;
+  /** The optimality conditions hold at x: optimality ≤ SETPOINT_OPTIMALITY (1e-10). */
   converged: boolean;
   active: ActiveConstraint[];
   /** Some x within the constraints brings every weighted output within reachTolerance of its target. */
@@ -55,8 +63,8 @@ export interface SetpointResult {
 export const setpointDefaults = Object.freeze({ maxIterations: 20_000, tolerance: 1e-12, lambda: 0 });
 
 /**
- * Up to this many inputs the kernel solves by projected Newton (its m×m matrices,
- * 16·m² bytes, stay small, and it takes a handful of iterations); above, by FISTA.
+ * Up to this many inputs the kernel solves by the active-set method (its m×m matrices,
+ * 32·m² bytes, stay small; each least-squares solve costs O(m³)); above, by FISTA.
  */
 export const NEWTON_MAX_INPUTS = 512;
 
@@ -65,13 +73,14 @@ export function newtonFor(m: number, n: number): boolean {
   return m <= NEWTON_MAX_INPUTS && m * m * n <= 2 ** 30;
 }
 
-/** Rough operations of one solver iteration: for budgeting a server's main thread. */
-/** Workspace projected Newton may take (its m×m matrices): 256 MiB, about 4096 inputs. */
+/** Workspace Newton may take (its four m×m matrices): 256 MiB, about 2896 inputs. */
 const NEWTON_MAX_BYTES = 256 * 2 ** 20;
+const newtonBytes = (m: number) => 32 * m * m;
 
+/** Rough operations of one solver iteration (a Newton least-squares solve: pivoted QR of up to m×m): for budgeting a server's main thread. */
 export function setpointIterationCost(m: number, n: number, method: SetpointRequest["method"]): number {
   const newton = method === "newton" || ((method ?? "auto") === "auto" && newtonFor(m, n));
-  return newton ? (m * m * m) / 3 + 4 * m * m : 3 * n * m;
+  return newton ? 2 * m * m * m + 4 * m * m : 3 * n * m;
 }
 
 // Workspace vectors (assembly/util/layout.ts SP_*).
@@ -180,49 +189,68 @@ export function solveSetpoint(
   const method = request.method ?? "auto";
   if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${JSON.stringify(method)})`);
   const newton = method === "newton" || (method === "auto" && newtonFor(m, n));
-  // Newton's Hessian and factor are m×m f64 each: past this the module's 32-bit sizes (and the memory) give out
-  if (newton && 16 * m * m > NEWTON_MAX_BYTES) {
-    throw errors.setpoint("method", `"newton" on ${m} inputs needs ${16 * m * m} bytes of workspace (at most ${NEWTON_MAX_BYTES}); use "fista" or "auto"`);
+  // Newton's four m×m f64 matrices: past this the module's 32-bit sizes (and the memory) give out
+  if (newton && newtonBytes(m) > NEWTON_MAX_BYTES) {
+    throw errors.setpoint("method", `"newton" on ${m} inputs needs ${newtonBytes(m)} bytes of workspace (at most ${NEWTON_MAX_BYTES}); use "fista" or "auto"`);
   }
-  const solve = newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint;
+  const start = new Float64Array(m);
+  for (let k = 0; k < m; k++) {
+    const lo = box.lo[k]!;
+    const hi = box.hi[k]!;
+    const from = x0 ? x0[k]! : Number.isFinite(lo) && Number.isFinite(hi) ? (lo + hi) / 2 : 0;
+    start[k] = Math.min(Math.max(from, lo), hi);
+  }
+  const kernel: Kernel = { kernels, arena, ptr, m, n, target, weights, box, x0: x0 ?? new Float64Array(m), start, maxIterations, tolerance };
+  const answer = run(kernel, newton, lambda);
+  const within = (predicted: Float64Array) =>
+    predicted.every((p, j) => weights[j] === 0 || Math.abs(p - target[j]!) <= (reach ?? 1e-6 * Math.max(1, Math.abs(target[j]!))));
+  let reachable = within(answer.predicted);
+  if (!reachable && lambda > 0) {
+    // λ pulls x back towards x0: whether the target itself is within reach is the λ = 0
+    // problem's answer, solved afresh (by the exact method where the size allows it)
+    reachable = within(run(kernel, newtonFor(m, n) && newtonBytes(m) <= NEWTON_MAX_BYTES, 0).predicted);
+  }
+  const active = Array.from(answer.x, (v, k): ActiveConstraint =>
+    box.loIs[k] === "fixed" ? "fixed" : v <= box.lo[k]! ? box.loIs[k]! : v >= box.hi[k]! ? box.hiIs[k]! : null,
+  );
+  return { ...answer, active, reachable, version };
+}
+
+/** One validated problem, ready for the kernel. */
+interface Kernel {
+  kernels: KernelExports;
+  arena: SharedArena;
+  ptr: number;
+  m: number;
+  n: number;
+  target: Float64Array;
+  weights: Float64Array;
+  box: Box;
+  x0: Float64Array;
+  start: Float64Array;
+  maxIterations: number;
+  tolerance: number;
+}
+
+/** One kernel solve in a workspace of its own: x, ŷ and the result slots. */
+function run(p: Kernel, newton: boolean, lambda: number): Pick<SetpointResult, "x" | "predicted" | "objective" | "iterations" | "optimality" | "converged"> {
+  const { kernels, arena, m, n } = p;
   const ws = arena.alloc(newton ? kernels.setpoint_newton_bytes(m, n) : kernels.setpoint_bytes(m, n), false);
   try {
-    const f64 = arena.f64;
     const at = (which: number) => (ws + kernels.setpoint_offset(m, n, which)) >>> 3;
-    f64.set(target, at(SP.target));
-    f64.set(weights, at(SP.weight));
-    f64.set(box.lo, at(SP.lo));
-    f64.set(box.hi, at(SP.hi));
-    const start = new Float64Array(m);
-    for (let k = 0; k < m; k++) {
-      const lo = box.lo[k]!;
-      const hi = box.hi[k]!;
-      const from = x0 ? x0[k]! : Number.isFinite(lo) && Number.isFinite(hi) ? (lo + hi) / 2 : 0;
-      start[k] = Math.min(Math.max(from, lo), hi);
-    }
-    f64.set(x0 ?? start, at(SP.x0));
-    f64.set(start, at(SP.x));
-    const iterations = solve(ptr, ws, lambda, maxIterations, tolerance);
-    const read = () => {
-      const predicted = arena.f64.slice(at(SP.ax), at(SP.ax) + n);
-      const b = arena.f64.subarray(at(0), at(0) + n);
-      for (let j = 0; j < n; j++) predicted[j]! += b[j]!;
-      const result = at(SP.result);
-      return { x: arena.f64.slice(at(SP.x), at(SP.x) + m), predicted, objective: arena.f64[result]!, converged: arena.f64[result + 2]! <= tolerance };
-    };
-    const answer = read();
-    const within = (predicted: Float64Array) =>
-      predicted.every((p, j) => weights[j] === 0 || Math.abs(p - target[j]!) <= (reach ?? 1e-6 * Math.max(1, Math.abs(target[j]!))));
-    let reachable = within(answer.predicted);
-    if (!reachable && lambda > 0) {
-      // λ pulls x back towards x0: ask whether the target itself is within reach, from where we are
-      const again = solve(ptr, ws, 0, maxIterations, tolerance);
-      reachable = again > 0 && within(read().predicted);
-    }
-    const active = Array.from(answer.x, (v, k): ActiveConstraint =>
-      box.loIs[k] === "fixed" ? "fixed" : v <= box.lo[k]! ? box.loIs[k]! : v >= box.hi[k]! ? box.hiIs[k]! : null,
-    );
-    return { ...answer, iterations, active, reachable, version };
+    arena.f64.set(p.target, at(SP.target));
+    arena.f64.set(p.weights, at(SP.weight));
+    arena.f64.set(p.box.lo, at(SP.lo));
+    arena.f64.set(p.box.hi, at(SP.hi));
+    arena.f64.set(p.x0, at(SP.x0));
+    arena.f64.set(p.start, at(SP.x));
+    const iterations = (newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint)(p.ptr, ws, lambda, p.maxIterations, p.tolerance);
+    const f64 = arena.f64;
+    const predicted = f64.slice(at(SP.ax), at(SP.ax) + n);
+    for (let j = 0; j < n; j++) predicted[j]! += f64[at(0) + j]!;
+    const result = at(SP.result);
+    const optimality = f64[result + 3]!;
+    return { x: f64.slice(at(SP.x), at(SP.x) + m), predicted, objective: f64[result]!, iterations, optimality, converged: optimality <= SETPOINT_OPTIMALITY };
   } finally {
     arena.release(ws);
   }

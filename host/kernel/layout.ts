@@ -4,7 +4,7 @@
 // is part of the runtime-neutral kernel loader (gradline/kernel).
 
 /** The ABI this host is written for; the module's abi_version() must return it. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const Header = {
   m: 0, // i32
@@ -116,3 +116,6 @@ export function writeHeader(view: DataView, block: number, h: ModelHeader): void
   view.setFloat32(block + Header.anomalyStuck, h.anomalyStuck ?? 0, true);
   view.setFloat32(block + Header.anomalyWarmup, h.anomalyWarmup ?? 0, true);
 }
+
+/** Setpoint search: `converged` means the KKT residual (result slot 3) is at most this (assembly/util/layout.ts SP_OPTIMALITY). */
+export const SETPOINT_OPTIMALITY = 1e-10;

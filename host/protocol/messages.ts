@@ -113,7 +113,7 @@ export interface DeletedPush { type: "deleted"; model: string }
 export interface DriftPush extends DriftFields { type: "drift"; model: string }
 export interface SetpointReply {
   type: "setpoint"; seq: Seq; model: string; version: number;
-  x: number[]; predicted: number[]; objective: number; iterations: number; converged: boolean;
+  x: number[]; predicted: number[]; objective: number; iterations: number; optimality: number; converged: boolean;
   active: ("lower" | "upper" | "move-down" | "move-up" | "fixed" | null)[]; reachable: boolean;
 }
 

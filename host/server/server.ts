@@ -338,7 +338,7 @@ class Server implements GradlineServer {
         const result = entry.model.setpoint(asked);
         return this.reply(session, {
           type: "setpoint", seq, model, version: result.version, x: Array.from(result.x), predicted: Array.from(result.predicted),
-          objective: result.objective, iterations: result.iterations, converged: result.converged, active: result.active, reachable: result.reachable,
+          objective: result.objective, iterations: result.iterations, optimality: result.optimality, converged: result.converged, active: result.active, reachable: result.reachable,
         } satisfies SetpointReply);
       }
       case "subscribe": {

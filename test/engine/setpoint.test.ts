@@ -15,6 +15,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { createEngine, GradlineError, type ActiveConstraint, type Model, type SetpointRequest, type SetpointResult } from "../../host/index.js";
 import { rng, normals, linearTargets, sameBytes, type Rng } from "../helpers/random.js";
+import { problemOf, predictionOf, objectiveOf, type Problem } from "../helpers/setpoint.js";
 
 // ---------------------------------------------------------------------------
 // The reference, plain f64
@@ -60,84 +61,6 @@ function solveSymmetric(H: ArrayLike<number>, c: ArrayLike<number>, d: number): 
   const A = Float64Array.from({ length: d * d }, (_, i) => s[Math.floor(i / d)]! * H[i]! * s[i % d]!);
   const z = solveLinear(A, Float64Array.from({ length: d }, (_, k) => s[k]! * c[k]!), d);
   return z && z.map((v, k) => v * s[k]!);
-}
-
-/** A setpoint problem as the reference sees it: raw W, b in f64 and the box folded here, independently of the host. */
-interface Problem {
-  m: number;
-  n: number;
-  W: Float64Array;
-  b: Float64Array;
-  t: Float64Array;
-  w: Float64Array;
-  lambda: number;
-  x0: Float64Array;
-  lo: Float64Array;
-  hi: Float64Array;
-  /** The label each end of the box carries. */
-  loIs: ActiveConstraint[];
-  hiIs: ActiveConstraint[];
-  held: boolean[];
-}
-
-function problemOf(model: Pick<Model, "inputs" | "outputs" | "params">, request: SetpointRequest): Problem {
-  const params = model.params();
-  const m = model.inputs;
-  const n = model.outputs;
-  const p: Problem = {
-    m,
-    n,
-    W: Float64Array.from(params.W),
-    b: Float64Array.from(params.b),
-    t: Float64Array.from(request.target),
-    w: request.weights ? Float64Array.from(request.weights) : new Float64Array(n).fill(1),
-    lambda: request.lambda ?? 0,
-    x0: request.current ? Float64Array.from(request.current) : new Float64Array(m),
-    lo: new Float64Array(m),
-    hi: new Float64Array(m),
-    loIs: [],
-    hiIs: [],
-    held: [],
-  };
-  for (let k = 0; k < m; k++) {
-    const fixed = request.fixed?.[k];
-    if (fixed !== null && fixed !== undefined) {
-      p.lo[k] = p.hi[k] = fixed;
-      p.loIs[k] = p.hiIs[k] = "fixed";
-      p.held[k] = true;
-      continue;
-    }
-    p.held[k] = false;
-    p.lo[k] = request.lower?.[k] ?? -Infinity;
-    p.hi[k] = request.upper?.[k] ?? Infinity;
-    p.loIs[k] = "lower";
-    p.hiIs[k] = "upper";
-    const move = request.maxMove?.[k] ?? Infinity;
-    if (move < Infinity) {
-      if (p.x0[k]! - move > p.lo[k]!) [p.lo[k], p.loIs[k]] = [p.x0[k]! - move, "move-down"];
-      if (p.x0[k]! + move < p.hi[k]!) [p.hi[k], p.hiIs[k]] = [p.x0[k]! + move, "move-up"];
-    }
-  }
-  return p;
-}
-
-/** ŷ = W x + b. */
-function predictionOf(p: Problem, x: ArrayLike<number>): Float64Array {
-  const y = new Float64Array(p.n);
-  for (let j = 0; j < p.n; j++) {
-    let sum = p.b[j]!;
-    for (let k = 0; k < p.m; k++) sum += p.W[j * p.m + k]! * x[k]!;
-    y[j] = sum;
-  }
-  return y;
-}
-
-function objectiveOf(p: Problem, x: ArrayLike<number>): number {
-  const y = predictionOf(p, x);
-  let f = 0;
-  for (let j = 0; j < p.n; j++) f += p.w[j]! * (y[j]! - p.t[j]!) ** 2;
-  for (let k = 0; k < p.m; k++) f += p.lambda * (x[k]! - p.x0[k]!) ** 2;
-  return f;
 }
 
 /** H = WᵀDW + λI and c = WᵀD(t − b) + λx0: f(x) = xᵀHx − 2cᵀx + const. */

@@ -54,3 +54,75 @@ export function leastSquares(x: ArrayLike<number>, y: ArrayLike<number>, m: numb
   }
   return { W, b };
 }
+
+/**
+ * The minimum-norm least-squares solution of A y ≈ c (A rows×cols, row-major, any rank):
+ * y = Σ_i v_i (u_iᵀc)/σ_i over the singular values above rcond·σ_max, by one-sided
+ * Jacobi SVD (Hestenes) in f64, which keeps the accuracy of A's own condition number.
+ * Also returns the singular values, largest first.
+ */
+export function minNormLeastSquares(A: ArrayLike<number>, c: ArrayLike<number>, rows: number, cols: number, rcond = 1e-11): { y: Float64Array; sigma: Float64Array; rank: number } {
+  // U holds A's columns (column-major), rotated until they are orthogonal; V the rotations
+  const U = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let k = 0; k < cols; k++) U[k * rows + i] = A[i * cols + k]!;
+  const V = new Float64Array(cols * cols);
+  for (let k = 0; k < cols; k++) V[k * cols + k] = 1;
+  for (let sweep = 0; sweep < 80; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < cols - 1; p++) {
+      for (let q = p + 1; q < cols; q++) {
+        let alpha = 0;
+        let beta = 0;
+        let gamma = 0;
+        for (let i = 0; i < rows; i++) {
+          const up = U[p * rows + i]!;
+          const uq = U[q * rows + i]!;
+          alpha += up * up;
+          beta += uq * uq;
+          gamma += up * uq;
+        }
+        if (gamma === 0 || Math.abs(gamma) <= 1e-16 * Math.sqrt(alpha * beta)) continue;
+        rotated = true;
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const cs = 1 / Math.sqrt(1 + t * t);
+        const sn = cs * t;
+        for (let i = 0; i < rows; i++) {
+          const up = U[p * rows + i]!;
+          const uq = U[q * rows + i]!;
+          U[p * rows + i] = cs * up - sn * uq;
+          U[q * rows + i] = sn * up + cs * uq;
+        }
+        for (let i = 0; i < cols; i++) {
+          const vp = V[p * cols + i]!;
+          const vq = V[q * cols + i]!;
+          V[p * cols + i] = cs * vp - sn * vq;
+          V[q * cols + i] = sn * vp + cs * vq;
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  const norms = Array.from({ length: cols }, (_, k) => Math.hypot(...U.subarray(k * rows, (k + 1) * rows)));
+  const largest = Math.max(0, ...norms);
+  const kept = norms.flatMap((s, k) => (s > rcond * largest ? [k] : []));
+  /** y += A⁺ r */
+  const apply = (r: ArrayLike<number>, y: Float64Array) => {
+    for (const k of kept) {
+      let ur = 0;
+      for (let i = 0; i < rows; i++) ur += U[k * rows + i]! * r[i]!;
+      const s = norms[k]!;
+      for (let i = 0; i < cols; i++) y[i]! += (V[k * cols + i]! * ur) / (s * s);
+    }
+  };
+  const y = new Float64Array(cols);
+  apply(c, y);
+  // one step of iterative refinement on the residual: the answer to the accuracy of A's condition
+  const r = Float64Array.from({ length: rows }, (_, i) => {
+    let sum = c[i]!;
+    for (let k = 0; k < cols; k++) sum -= A[i * cols + k]! * y[k]!;
+    return sum;
+  });
+  apply(r, y);
+  return { y, sigma: Float64Array.from(norms).sort().reverse(), rank: kept.length };
+}

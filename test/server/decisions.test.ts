@@ -51,7 +51,8 @@ describe("decisions over the wire", () => {
     const local = replica.setpoint(request);
     expect(remote.x).toEqual(Array.from(local.x));
     expect(remote.predicted).toEqual(Array.from(local.predicted));
-    expect(remote).toMatchObject({ model: "sp-line", version: 300, iterations: local.iterations, reachable: local.reachable, active: local.active });
+    expect(remote).toMatchObject({ model: "sp-line", version: 300, iterations: local.iterations, optimality: local.optimality, converged: local.converged, reachable: local.reachable, active: local.active });
+    expect(remote.converged, "the optimality conditions hold at the answer").toBe(true);
     expect(remote.x[1]).toBe(5.5);
 
     const params = await client.params("sp-line");
