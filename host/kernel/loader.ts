@@ -201,7 +201,16 @@ function checkModule(module: WebAssembly.Module): void {
 const abiChecked = new WeakSet<WebAssembly.Module>();
 
 /**
- * Reads abi_version() from an instance over a memory of its own: instantiating
+ * The memory every probe of this realm instantiates over, made once: each WebAssembly
+ * memory reserves gigabytes of address space, and V8 caps the total. A new one per probe,
+ * waiting for the collector, could push a real memory past the cap, where V8 falls back to
+ * explicit bounds checks that another thread's growth reaches late (a worker's step then
+ * traps out of bounds). One page is all gradline.wasm's static data needs.
+ */
+let probeMemory: WebAssembly.Memory | undefined;
+
+/**
+ * Reads abi_version() from an instance over a memory of the loader's own: instantiating
  * writes the module's data segments into its memory, and a module of another
  * release must not overwrite the static data of a memory already in use.
  */
@@ -209,7 +218,8 @@ function checkAbi(module: WebAssembly.Module): void {
   if (abiChecked.has(module)) return;
   let version: unknown;
   try {
-    const probe = new WebAssembly.Instance(module, importsFor(new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true })));
+    probeMemory ??= new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const probe = new WebAssembly.Instance(module, importsFor(probeMemory));
     version = (probe.exports.abi_version as () => number)();
   } catch (cause) {
     throw errors.wasm(`the module does not instantiate as gradline.wasm does (${messageOf(cause)}): it is not this release's kernel module`, cause);
