@@ -6,7 +6,7 @@
 // were sent and got no reply are sent again, with the same seq: the hello carries
 // a client id, so the server recognises a train it already applied and answers
 // with its first ack instead of applying it twice. Only delete is not resent.
-import { connectFailure, errors, GradlineError, type ConnectFailure } from "../engine/errors.js";
+import { connectFailure, errors, GradlineError, quote, type ConnectFailure } from "../engine/errors.js";
 import { batchOf, flatSamples, float32Of, rowsOf, type Samples } from "../engine/samples.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
@@ -134,7 +134,7 @@ export class GradlineClient {
   constructor(readonly url: string, private readonly options: ClientOptions) {
     // "127.0.0.1:8080" would reach the WebSocket library as a URL of scheme "127.0.0.1" and fail with a bare SyntaxError
     if (typeof url !== "string" || !/^wss?:\/\/[^/\s]+/i.test(url)) {
-      throw new GradlineError("E_CONFIG", `the server's URL must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got ${JSON.stringify(url)})`, { field: "url" });
+      throw new GradlineError("E_CONFIG", `the server's URL must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got ${quote(url)})`, { field: "url" });
     }
     this.reconnect = options.reconnect === false ? undefined : { ...reconnectDefaults, ...(options.reconnect === true ? {} : options.reconnect) };
     this.clientId = options.clientId ?? randomId();

@@ -166,7 +166,7 @@ export class Engine implements EngineCore {
 export async function createInProcessEngine(options: EngineOptions = {}): Promise<Engine> {
   const kernel = options.kernel ?? engineDefaults.kernel;
   const variant = kernelVariant(kernel);
-  if (!variant) throw errors.config("kernel", `must be "simd" or "scalar" (got ${JSON.stringify(kernel)})`);
+  if (!variant) throw errors.config("kernel", `must be "simd" or "scalar" (got ${quote(kernel)})`);
   const maxBatch = options.maxBatch ?? engineDefaults.maxBatch;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw errors.config("maxBatch", `must be a positive integer (got ${quote(maxBatch)})`);
   const maximumPages = options.maximumMemoryPages ?? engineDefaults.maximumMemoryPages;

@@ -64,7 +64,8 @@ export function connectFailure(url: string, reason: ConnectFailure, detail: stri
  */
 export function quote(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (value === null || value === undefined || ["number", "boolean", "bigint"].includes(typeof value)) return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (ArrayBuffer.isView(value)) return `binary data of ${value.byteLength} bytes`;
   return typeof value === "object" ? "a map" : typeof value;

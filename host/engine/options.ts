@@ -124,7 +124,7 @@ function resolveOptimizer(value: unknown): ResolvedOptimizer {
   const spec: Record<string, unknown> = typeof value === "string" ? { type: value } : value === undefined ? { type: "sgd" } : isRecord(value) ? value : {};
   const type = spec.type;
   if (type !== "sgd" && type !== "momentum" && type !== "adam") {
-    throw errors.config(typeof value === "string" ? "optimizer" : "optimizer.type", `must be "sgd", "momentum" or "adam" (got ${JSON.stringify(type ?? value)})`);
+    throw errors.config(typeof value === "string" ? "optimizer" : "optimizer.type", `must be "sgd", "momentum" or "adam" (got ${quote(type ?? value)})`);
   }
   const known = { sgd: ["type", "lr"], momentum: ["type", "lr", "momentum", "nesterov"], adam: ["type", "lr", "beta1", "beta2", "eps"] }[type];
   for (const key of Object.keys(spec)) {
@@ -216,7 +216,7 @@ function boostable(drift: ResolvedDriftOptions | null, lr: number): ResolvedDrif
 
 function reaction(value: unknown): ResolvedDriftOptions["onDrift"] {
   if (value === undefined) return driftDefaults.onDrift;
-  if (value !== "report" && value !== "reset" && value !== "boost") throw errors.config("drift.onDrift", `must be "report", "reset" or "boost" (got ${JSON.stringify(value)})`);
+  if (value !== "report" && value !== "reset" && value !== "boost") throw errors.config("drift.onDrift", `must be "report", "reset" or "boost" (got ${quote(value)})`);
   return value;
 }
 
@@ -238,7 +238,7 @@ export function resolveModelOptions(options: unknown): ResolvedModelOptions {
     throw errors.config("inputs", `× outputs gives ${inputs * outputs + outputs} parameters, above the limit of ${MAX_PARAMETERS}`);
   }
   const loss = options.loss ?? modelDefaults.loss;
-  if (loss !== "mse" && loss !== "huber") throw errors.config("loss", `must be "mse" or "huber" (got ${JSON.stringify(loss)})`);
+  if (loss !== "mse" && loss !== "huber") throw errors.config("loss", `must be "mse" or "huber" (got ${quote(loss)})`);
   const seed = options.seed ?? modelDefaults.seed;
   if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 0xffffffff) {
     throw errors.config("seed", `must be an integer from 0 to 4294967295 (got ${quote(seed)})`);

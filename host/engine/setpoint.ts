@@ -187,7 +187,7 @@ export function solveSetpoint(
   const box = foldBox(request, m, x0);
 
   const method = request.method ?? "auto";
-  if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${JSON.stringify(method)})`);
+  if (method !== "auto" && method !== "newton" && method !== "fista") throw errors.setpoint("method", `must be "auto", "newton" or "fista" (got ${quote(method)})`);
   const newton = method === "newton" || (method === "auto" && newtonFor(m, n));
   // Newton's four m×m f64 matrices: past this the module's 32-bit sizes (and the memory) give out
   if (newton && newtonBytes(m) > NEWTON_MAX_BYTES) {

@@ -164,7 +164,7 @@ function resolveGrant(value: unknown, field: string): ResolvedGrant {
 
 function durabilityMode(value: unknown): DurabilityMode {
   if (value === undefined) return "wal";
-  if (value !== "wal" && value !== "checkpoint") throw errors.config("durability", `must be "wal" or "checkpoint" (got ${JSON.stringify(value)})`);
+  if (value !== "wal" && value !== "checkpoint") throw errors.config("durability", `must be "wal" or "checkpoint" (got ${quote(value)})`);
   return value;
 }
 

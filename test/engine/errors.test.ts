@@ -71,6 +71,33 @@ describe("E_CONFIG: options are validated field by field", async () => {
     });
   }
 
+  it("answers values of any JavaScript type in any field with E_CONFIG, never a TypeError", () => {
+    const odd: unknown[] = [10n, Symbol("s"), () => 1, {}, [], null, "", Number.NaN, new Uint8Array(2), new Date(0)];
+    const fields: ((v: unknown) => Record<string, unknown>)[] = [
+      (v) => ({ inputs: v, outputs: 1 }), (v) => ({ inputs: 1, outputs: v }), (v) => ({ inputs: 1, outputs: 1, loss: v }),
+      (v) => ({ inputs: 1, outputs: 1, huberDelta: v }), (v) => ({ inputs: 1, outputs: 1, optimizer: v }),
+      (v) => ({ inputs: 1, outputs: 1, optimizer: { type: v } }), (v) => ({ inputs: 1, outputs: 1, optimizer: { type: "adam", beta1: v } }),
+      (v) => ({ inputs: 1, outputs: 1, l2: v }), (v) => ({ inputs: 1, outputs: 1, standardize: v }), (v) => ({ inputs: 1, outputs: 1, seed: v }),
+      (v) => ({ inputs: 1, outputs: 1, drift: { onDrift: v } }), (v) => ({ inputs: 1, outputs: 1, drift: { threshold: v } }),
+      (v) => ({ inputs: 1, outputs: 1, anomaly: { exclude: v } }), (v) => ({ inputs: 1, outputs: 1, anomaly: { stuck: v } }),
+      (v) => ({ inputs: 1, outputs: 1, init: { W: v, b: [0] } }),
+    ];
+    for (const field of fields) {
+      for (const value of odd) {
+        const options = field(value);
+        // null means "off" for drift and anomaly, and "" or {} may be a valid value elsewhere: only a throw must be a GradlineError
+        try {
+          engine.createModel(options as never).dispose();
+        } catch (error) {
+          expect(error, `${String(Object.keys(options))} = ${typeof value}`).toBeInstanceOf(GradlineError);
+          expect((error as GradlineError).code).toBe("E_CONFIG");
+        }
+      }
+    }
+    expectCode(() => engine.createModel({ inputs: 1, outputs: 1, loss: 10n } as never), "E_CONFIG", /options\.loss must be "mse" or "huber" \(got 10n\)/);
+    expect(engine.models).toBe(0);
+  });
+
   it("rejects bad engine options", async () => {
     await expect(createEngine({ workers: 0, kernel: "avx" as never })).rejects.toMatchObject({ code: "E_CONFIG" });
     await expect(createEngine({ workers: 0, maxBatch: 0 })).rejects.toMatchObject({ code: "E_CONFIG", message: /options\.maxBatch/ });
