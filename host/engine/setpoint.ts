@@ -5,7 +5,7 @@
 import { errors, quote } from "./errors.js";
 import type { KernelExports } from "../kernel/loader.js";
 import type { SharedArena } from "./memory.js";
-import { SETPOINT_OPTIMALITY } from "../kernel/layout.js";
+import { SETPOINT_OPTIMALITY, SetpointResultField, SetpointSlot as SP } from "../kernel/layout.js";
 
 export interface SetpointRequest {
   /** y*: the target of every output, raw units. */
@@ -84,7 +84,6 @@ export function setpointIterationCost(m: number, n: number, method: SetpointRequ
 }
 
 // Workspace vectors (assembly/util/layout.ts SP_*).
-const SP = { target: 1, weight: 2, ax: 3, lo: 8, hi: 9, x0: 10, x: 11, result: 17 } as const;
 
 interface Box {
   lo: Float64Array;
@@ -247,10 +246,10 @@ function run(p: Kernel, newton: boolean, lambda: number): Pick<SetpointResult, "
     const iterations = (newton ? kernels.f64_setpoint__newton : kernels.f64_setpoint)(p.ptr, ws, lambda, p.maxIterations, p.tolerance);
     const f64 = arena.f64;
     const predicted = f64.slice(at(SP.ax), at(SP.ax) + n);
-    for (let j = 0; j < n; j++) predicted[j]! += f64[at(0) + j]!;
+    for (let j = 0; j < n; j++) predicted[j]! += f64[at(SP.b) + j]!;
     const result = at(SP.result);
-    const optimality = f64[result + 3]!;
-    return { x: f64.slice(at(SP.x), at(SP.x) + m), predicted, objective: f64[result]!, iterations, optimality, converged: optimality <= SETPOINT_OPTIMALITY };
+    const optimality = f64[result + SetpointResultField.optimality]!;
+    return { x: f64.slice(at(SP.x), at(SP.x) + m), predicted, objective: f64[result + SetpointResultField.objective]!, iterations, optimality, converged: optimality <= SETPOINT_OPTIMALITY };
   } finally {
     arena.release(ws);
   }

@@ -9,5 +9,6 @@ export { stepLayout, placeModel, type StepLayout, type ModelPlacement } from "./
 export {
   ABI_VERSION, Header, LossKind, OptimizerKind, Flags, Status, AnomalyKind, ANOMALY_RECORD_BYTES, ALIGN, HOST_REGION_BYTES,
   alignUp, paramCount, regions, modelBlockBytes, anomalyStateLength, recordCapacity, writeHeader, type ModelHeader,
+  SETPOINT_OPTIMALITY, SetpointSlot, SetpointResultField,
 } from "./layout.js";
 export { GradlineError, type ErrorCode } from "../engine/errors.js";

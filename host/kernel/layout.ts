@@ -119,3 +119,8 @@ export function writeHeader(view: DataView, block: number, h: ModelHeader): void
 
 /** Setpoint search: `converged` means the KKT residual (result slot 3) is at most this (assembly/util/layout.ts SP_OPTIMALITY). */
 export const SETPOINT_OPTIMALITY = 1e-10;
+
+/** Vectors of a setpoint workspace, the `which` of setpoint_offset(m, n, which) (docs/ABI.md, "Setpoint search"). */
+export const SetpointSlot = { b: 0, target: 1, weight: 2, ax: 3, lo: 8, hi: 9, x0: 10, x: 11, result: 17 } as const;
+/** The f64 values of the result vector. */
+export const SetpointResultField = { objective: 0, iterations: 1, lastMove: 2, optimality: 3 } as const;
