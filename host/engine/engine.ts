@@ -157,7 +157,7 @@ export class Engine implements EngineCore {
   }
 
   private open(): void {
-    if (this.closed) throw errors.disposed();
+    if (this.closed) throw errors.engineClosed();
   }
 }
 

@@ -116,6 +116,11 @@ export const errors = {
 
   disposed: () => new GradlineError("E_DISPOSED", "the model was disposed; create or restore a model to continue"),
 
+  engineClosed: () => new GradlineError("E_DISPOSED", "the engine was closed; create a new engine to continue"),
+
+  /** A kernel that did what its contract rules out (an abort, a status it never returns): a bug, not bad input. */
+  kernel: (why: string) => new GradlineError("E_INTERNAL", `the gradline kernels failed: ${why}; please report it`),
+
   memoryGrow: (bytes: number, cause: unknown) =>
     new GradlineError("E_MEMORY", `cannot grow the WebAssembly memory to ${bytes} bytes (${cause instanceof Error ? cause.message : String(cause)}): its maximum, or the machine, allows no more`, { bytes }, { cause }),
 

@@ -322,7 +322,7 @@ export class Model {
     if (status === Status.diverged) {
       return errors.diverged(view.getFloat64(this.ptr + Header.step, true) + 1, view.getFloat64(this.ptr + Header.lossOut, true));
     }
-    return errors.wasm(`unexpected kernel status ${status}`);
+    return errors.kernel(`unexpected status ${status}`);
   }
 
   private readState(): ModelState {

@@ -242,7 +242,7 @@ function importsFor(memory: WebAssembly.Memory): WebAssembly.Imports {
     env: {
       memory,
       abort: (_message: number, _file: number, line: number, column: number) => {
-        throw errors.wasm(`kernel aborted at ${line}:${column}`);
+        throw errors.kernel(`aborted at ${line}:${column}`);
       },
     },
   };

@@ -581,7 +581,7 @@ export class PoolEngine {
 
   /** E_NONFINITE for a rejected step, `index` counting into the whole batch. */
   private nonFinite(model: PoolModel, step: PendingStep, status: number, index: number): Error {
-    if (status !== Status.nonFiniteX && status !== Status.nonFiniteY) return errors.wasm(`unexpected kernel status ${status}`);
+    if (status !== Status.nonFiniteX && status !== Status.nonFiniteY) return errors.kernel(`unexpected status ${status}`);
     const isX = status === Status.nonFiniteX;
     // read from the step's own copy: the caller's arrays may be gone (a server frame's buffer is)
     const value = this.local.arena.f32[((isX ? step.x : step.y) >>> 2) + index]!;
@@ -754,7 +754,7 @@ export class PoolEngine {
   /** The error a single thread would give: the batch's first non-finite value, x before y. */
   private shardError(job: ShardJob, status: number): Error {
     const first = firstNonFiniteOf(this.local.arena.f32, job.buffers, job.plan.totalRows, job.model.inputs, job.model.outputs);
-    return first ? this.nonFinite(job.model, job.step, first.status, first.index) : errors.wasm(`unexpected kernel status ${status}`);
+    return first ? this.nonFinite(job.model, job.step, first.status, first.index) : errors.kernel(`unexpected status ${status}`);
   }
 
   private isDrained(): boolean {
