@@ -28,7 +28,7 @@ async function inProcess(command: string, args: string[]): Promise<Report> {
 async function inChromium(): Promise<Report> {
   const page = `<!doctype html><script type="importmap">{"imports":{"tinybench":"/node_modules/tinybench/dist/index.js"}}</script><title>steps</title>`;
   const files = await startStaticServer({
-    allow: ["/dist/bench/", "/dist/host/kernel/", "/dist/host/engine/", "/build/gradline.wasm", "/node_modules/tinybench/dist/"],
+    allow: ["/dist/bench/", "/dist/host/kernel/", "/dist/host/engine/", "/dist/host/base/", "/build/gradline.wasm", "/node_modules/tinybench/dist/"],
     pages: { "/": page },
   });
   const browser = await chromium.launch({ executablePath: await findChromium() });

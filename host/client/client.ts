@@ -6,8 +6,8 @@
 // were sent and got no reply are sent again, with the same seq: the hello carries
 // a client id, so the server recognises a train it already applied and answers
 // with its first ack instead of applying it twice. Only delete is not resent.
-import { connectFailure, errors, GradlineError, quote, type ConnectFailure } from "../engine/errors.js";
-import { batchOf, flatSamples, float32Of, rowsOf, type Samples } from "../engine/samples.js";
+import { connectFailure, errors, GradlineError, quote, type ConnectFailure } from "../base/errors.js";
+import { batchOf, flatSamples, float32Of, rowsOf, type Samples } from "../base/samples.js";
 import { decode, encode, floatsOf } from "../protocol/codec.js";
 import {
   PROTOCOL_VERSION, type AckReply, type AnomalyFields, type DriftFields, type DriftPush, type ModelInfo, type ModelReply, type ServerLimits,

@@ -5,7 +5,7 @@
 // failed opening (the HTTP answer to the upgrade, or the network error), so that the
 // client can say which failure it was; a browser's WebSocket tells neither.
 
-import type { ConnectFailure } from "../engine/errors.js";
+import type { ConnectFailure } from "../base/errors.js";
 
 /** The part of the WHATWG WebSocket API the client uses. */
 export interface SocketLike {

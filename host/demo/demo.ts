@@ -2,7 +2,7 @@
 // model converging on the line's true response, from the parameter updates the
 // server pushes. With no server at the default address it starts one in-process.
 import { connect, type GradlineClient, type RemoteParams } from "../client/client.js";
-import { GradlineError } from "../engine/errors.js";
+import { GradlineError } from "../base/errors.js";
 import { startServer, type GradlineServer } from "../server/server.js";
 import { lineLogger } from "../server/log.js";
 import { CENTRE, ChemicalLine, type Truth } from "./line.js";

@@ -1,6 +1,6 @@
 // The in-process engine: one shared memory, one kernel instance, the models
 // living in it, and the staging buffers batches are copied into.
-import { errors, quote } from "./errors.js";
+import { errors, quote } from "../base/errors.js";
 import { SharedArena } from "./memory.js";
 import { compileKernels } from "./wasm.js";
 import { createKernelMemory, instantiateKernel, type KernelExports } from "../kernel/loader.js";

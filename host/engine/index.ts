@@ -1,6 +1,6 @@
 export { createInProcessEngine, Engine, engineDefaults, type EngineOptions } from "./engine.js";
 export { Model, type TrainResult, type Params, type Gradient, type Samples, type Anomaly } from "./model.js";
-export { GradlineError, type ErrorCode } from "./errors.js";
+export { GradlineError, type ErrorCode } from "../base/errors.js";
 export { setpointDefaults, type SetpointRequest, type SetpointResult, type ActiveConstraint } from "./setpoint.js";
 export {
   modelDefaults, anomalyDefaults, type AnomalyOptions, type ModelOptions, type OptimizerOptions, type LossName,

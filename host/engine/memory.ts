@@ -3,7 +3,7 @@
 // over an address-ordered free list, with coalescing on free and growth of the
 // memory when nothing fits.
 import { ALIGN } from "../kernel/layout.js";
-import { errors } from "./errors.js";
+import { errors } from "../base/errors.js";
 
 const PAGE = 65536;
 

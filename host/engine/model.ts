@@ -2,15 +2,15 @@
 // Every entry point validates before it touches the block.
 import { driftSite, driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
-import { errors, quote } from "./errors.js";
+import { errors, quote } from "../base/errors.js";
 import { Header, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, writeHeader } from "../kernel/layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
 import { firstNonFiniteOf, planShards, shardGradient, shardMoments, type ShardBuffers } from "./shards.js";
-import { batchOf, flatSamples, rowsOf, type FlatSamples, type Samples } from "./samples.js";
+import { batchOf, flatSamples, rowsOf, type FlatSamples, type Samples } from "../base/samples.js";
 
-export type { Samples } from "./samples.js";
+export type { Samples } from "../base/samples.js";
 
 export interface TrainResult {
   /** Mean loss of the batch before the update, in the training space. */

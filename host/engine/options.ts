@@ -1,6 +1,6 @@
 // Model options: the public form, the resolved form and the frozen defaults.
 import { driftDefaults, type DriftOptions, type ResolvedDriftOptions } from "./drift.js";
-import { errors, quote } from "./errors.js";
+import { errors, quote } from "../base/errors.js";
 
 export type LossName = "mse" | "huber";
 

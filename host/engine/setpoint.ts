@@ -2,7 +2,7 @@
 // move limits and held inputs into one box per input, runs the kernel
 // (assembly/setpoint.ts) and reports the answer in raw units with the active
 // constraints and whether the target can be reached at all.
-import { errors, quote } from "./errors.js";
+import { errors, quote } from "../base/errors.js";
 import type { KernelExports } from "../kernel/loader.js";
 import type { SharedArena } from "./memory.js";
 import { SETPOINT_OPTIMALITY, SetpointResultField, SetpointSlot as SP } from "../kernel/layout.js";

@@ -2,7 +2,7 @@
 // counters and every state array (θ, optimiser state, statistics) as
 // little-endian bin. Deterministic: the same model state gives the same bytes.
 import { Packr } from "msgpackr";
-import { errors, quote } from "./errors.js";
+import { errors, quote } from "../base/errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
 import { anomalyStateLength } from "../kernel/layout.js";
 import { DRIFT_STATE_LENGTH } from "./drift.js";

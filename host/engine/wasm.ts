@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { errors } from "./errors.js";
+import { errors } from "../base/errors.js";
 import { compileKernel } from "../kernel/loader.js";
 
 /** The release build, searched upwards from this file so it works from host/ and from dist/host/. */

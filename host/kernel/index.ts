@@ -11,4 +11,4 @@ export {
   alignUp, paramCount, regions, modelBlockBytes, anomalyStateLength, recordCapacity, writeHeader, type ModelHeader,
   SETPOINT_OPTIMALITY, SetpointSlot, SetpointResultField,
 } from "./layout.js";
-export { GradlineError, type ErrorCode } from "../engine/errors.js";
+export { GradlineError, type ErrorCode } from "../base/errors.js";

@@ -2,7 +2,7 @@
 // browser page or a worker of any of them): the one way gradline, its workers
 // and an embedder instantiate gradline.wasm. No runtime built-ins here: the
 // caller hands over bytes, a URL, a Response or a compiled module.
-import { errors, quote } from "../engine/errors.js";
+import { errors, quote } from "../base/errors.js";
 import { ABI_VERSION } from "./layout.js";
 
 /** The module's exports (docs/ABI.md). Pointers and sizes are unsigned byte offsets into the shared memory. */

@@ -3,7 +3,7 @@
 // bin holding little-endian float32 (every platform Node and browsers run on is
 // little-endian, so a Float32Array's bytes are that already).
 import { Packr, Unpackr } from "msgpackr";
-import { errors } from "../engine/errors.js";
+import { errors } from "../base/errors.js";
 
 // No records, no bundled strings, no typed-array or Date extensions: what any
 // MessagePack library writes and reads.

@@ -124,5 +124,4 @@ export type Reply =
   | WelcomeReply | ModelReply | AckReply | PredictionReply | ParamsReply | UpdatePush
   | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | DriftPush | SetpointReply | ErrorReply;
 
-/** Model names: what may follow in the data folder and in metric labels. */
-export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export { MODEL_NAME } from "../base/names.js";

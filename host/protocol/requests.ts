@@ -1,6 +1,6 @@
 // Decoded value → typed request, or an error naming the field. Only types and
 // ranges are checked here; shapes against the model are the server's business.
-import { errors } from "../engine/errors.js";
+import { errors } from "../base/errors.js";
 import {
   MODEL_NAME, PROTOCOL_VERSION, REQUEST_TYPES, type HelloRequest, type Request, type RequestType, type Seq, type SetpointRequestMessage, type WireModelConfig,
 } from "./messages.js";

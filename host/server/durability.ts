@@ -4,7 +4,7 @@
 // log bytes; and at shutdown), the log truncated behind them, the restore and
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
 import { rmdir, stat } from "node:fs/promises";
-import { GradlineError, errors } from "../engine/errors.js";
+import { GradlineError, errors } from "../base/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";

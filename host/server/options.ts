@@ -1,5 +1,5 @@
 // Server options: the public interface, the resolved form and the frozen defaults.
-import { errors, quote } from "../engine/errors.js";
+import { errors, quote } from "../base/errors.js";
 import type { EngineOptions } from "../engine/engine.js";
 import type { PoolOptions } from "../pool/pool.js";
 import type { DurabilityMode, DurabilitySettings } from "./durability.js";

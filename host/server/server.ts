@@ -5,7 +5,7 @@
 import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
-import { errors, GradlineError } from "../engine/errors.js";
+import { errors, GradlineError } from "../base/errors.js";
 import type { Samples, TrainResult } from "../engine/model.js";
 import { resolveModelOptions } from "../engine/options.js";
 import { setpointDefaults, setpointIterationCost } from "../engine/setpoint.js";

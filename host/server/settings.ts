@@ -5,7 +5,7 @@
 // are validated once, by resolveServerOptions; a refusal names where the value came
 // from ("GRADLINE_PORT=abc: …"), so the operator knows what to fix.
 import { readFile } from "node:fs/promises";
-import { GradlineError } from "../engine/errors.js";
+import { GradlineError } from "../base/errors.js";
 import type { ServerOptions, TokenGrant } from "./options.js";
 import { resolveServerOptions } from "./options.js";
 

@@ -2,7 +2,7 @@
 // (see docs/DESIGN.md) silently swaps in a slow JavaScript shim when its native binary
 // does not load; a native addon's functions print as "[native code]", the shim's do not.
 import { createRequire } from "node:module";
-import { GradlineError } from "../engine/errors.js";
+import { GradlineError } from "../base/errors.js";
 
 export type Uws = typeof import("uWebSockets.js");
 

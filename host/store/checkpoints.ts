@@ -9,8 +9,8 @@ import { constants } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Packr, Unpackr } from "msgpackr";
-import { quote } from "../engine/errors.js";
-import { MODEL_NAME } from "../protocol/messages.js";
+import { quote } from "../base/errors.js";
+import { MODEL_NAME } from "../base/names.js";
 import { syncFolder } from "./files.js";
 
 export const CHECKPOINT_FORMAT = "gradline.checkpoint";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { Packr, Unpackr } from "msgpackr";
 import type { ResolvedModelOptions } from "../engine/options.js";
-import { MODEL_NAME } from "../protocol/messages.js";
+import { MODEL_NAME } from "../base/names.js";
 import { syncFolder } from "./files.js";
 
 export type WalEntry =

@@ -5,7 +5,7 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, GradlineClient, startServer, type GradlineServer } from "../../host/index.js";
-import type { GradlineError } from "../../host/engine/errors.js";
+import type { GradlineError } from "../../host/base/errors.js";
 
 const TOKEN = "connect-errors-token-0123456789";
 

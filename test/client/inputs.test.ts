@@ -4,7 +4,7 @@
 // is refused by the client with the library's code and message, before anything is sent.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, createInProcessEngine, startServer, type Engine, type GradlineClient, type GradlineServer, type Model } from "../../host/index.js";
-import { GradlineError } from "../../host/engine/errors.js";
+import { GradlineError } from "../../host/base/errors.js";
 
 // 0.1-steps are not float32 values: a conversion that skipped the rounding, or rounded
 // differently from Float32Array.from, would change the parameters

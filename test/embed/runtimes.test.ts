@@ -114,7 +114,7 @@ describe("the kernel embedded in four runtimes", () => {
     let files: Awaited<ReturnType<typeof startStaticServer>>;
     let browser: Awaited<ReturnType<typeof chromium.launch>>;
     beforeAll(async () => {
-      files = await startStaticServer({ allow: ["/test/embed/", "/dist/host/kernel/", "/dist/host/engine/errors.js", "/build/gradline.wasm"], pages: { "/": "<!doctype html><title>embedding</title>" } });
+      files = await startStaticServer({ allow: ["/test/embed/", "/dist/host/kernel/", "/dist/host/base/errors.js", "/build/gradline.wasm"], pages: { "/": "<!doctype html><title>embedding</title>" } });
       browser = await chromium.launch({ executablePath: inject("chromium") });
     });
     afterAll(async () => {

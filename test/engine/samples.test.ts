@@ -1,4 +1,4 @@
-// The library takes sample data in every form host/engine/samples.ts defines (typed
+// The library takes sample data in every form host/base/samples.ts defines (typed
 // arrays of numbers, number[], rows), in process and in a pool, training exactly as on
 // the equivalent Float32Array; a malformed form is refused with the model unchanged.
 import { describe, expect, it } from "vitest";
