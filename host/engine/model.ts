@@ -1,9 +1,10 @@
 // A model handle: one block of the shared memory, driven through the kernels.
 // Every entry point validates before it touches the block.
-import { driftSite, driftStep, readDriftState, restoreDriftState, writeDrift, type DriftEvent } from "./drift.js";
+import { driftSite, readDriftState, restoreDriftState, writeDrift } from "./drift.js";
+import { beginStep, endStep, trainResult, type TrainResult } from "./step.js";
 import { solveSetpoint, type SetpointRequest, type SetpointResult } from "./setpoint.js";
 import { errors, quote } from "../base/errors.js";
-import { Header, Flags, Status, paramCount, regions, anomalyStateLength, AnomalyKind, ANOMALY_RECORD_BYTES, writeHeader } from "../kernel/layout.js";
+import { Header, Flags, Status, paramCount, regions, anomalyStateLength, writeHeader } from "../kernel/layout.js";
 import type { ResolvedModelOptions } from "./options.js";
 import { encodeSnapshot, decodeSnapshot, type ModelState } from "./snapshot.js";
 import type { EngineCore, Stage } from "./engine.js";
@@ -12,33 +13,7 @@ import { batchOf, flatSamples, rowsOf, type FlatSamples, type Samples } from "..
 
 export type { Samples } from "../base/samples.js";
 
-export interface TrainResult {
-  /** Mean loss of the batch before the update, in the training space. */
-  loss: number;
-  /** Optimiser steps taken, this one included. */
-  step: number;
-  /** Parameter version after the update. */
-  version: number;
-  /** A change in the process, detected on the loss stream at this step; else null. */
-  drift: DriftEvent | null;
-  /** Flagged readings of this batch (empty when tracking is off or the batch was sharded). */
-  anomalies: Anomaly[];
-  /** Flagged readings found beyond the room for them (rows + 64 records): counted, not listed. */
-  dropped: number;
-  /** Samples left out of the update (anomaly.exclude). */
-  excluded: number;
-}
-
-/** One flagged reading: `sample` is the row in the batch. */
-export interface Anomaly {
-  sample: number;
-  field: "x" | "y";
-  /** Input (field x) or output (field y) index. */
-  column: number;
-  kind: "residual" | "range" | "stuck";
-  /** residual: |standardised residual|; range: distance beyond the widened range, in ranges; stuck: identical readings in a row. */
-  score: number;
-}
+export type { TrainResult, Anomaly } from "./step.js";
 
 export interface Params {
   /** n×m row-major, raw units. */
@@ -90,27 +65,14 @@ export class Model {
   train(x: Samples, y: Samples): TrainResult {
     const { ptr, batch, stage, xs, ys } = this.load(x, y);
     const view = this.core.arena.view;
-    view.setInt32(ptr + Header.anomalyOut, stage.records, true);
-    view.setInt32(ptr + Header.anomalyCap, stage.recordCap, true);
+    beginStep(view, ptr, stage.records, stage.recordCap);
     const status = stage.shards
       ? this.trainSharded(ptr, batch, stage.shards, stage.scratch)
       : this.core.variant.train(this.core.kernels)(ptr, stage.x, stage.y, batch, stage.scratch);
+    const record = endStep(view, ptr, status);
     if (status !== Status.ok) throw this.failure(status, xs, ys);
-    const version = view.getFloat64(ptr + Header.version, true) + 1;
-    view.setFloat64(ptr + Header.version, version, true);
-    const loss = view.getFloat64(ptr + Header.lossOut, true);
-    const step = view.getFloat64(ptr + Header.step, true);
-    const checked = this.opts.anomaly !== null && !stage.shards;
-    const found = checked ? view.getInt32(ptr + Header.anomalyCount, true) : 0;
-    const listed = Math.min(found, stage.recordCap);
-    return {
-      loss, step, version, drift: driftStep(driftSite(view, ptr, this.inputs, this.outputs), loss, step),
-      anomalies: readAnomalies(this.core.arena, stage.records, listed, this.inputs),
-      dropped: found - listed,
-      excluded: checked ? view.getInt32(ptr + Header.anomalyExcluded, true) : 0,
-    };
+    return trainResult(record, view, stage.records, stage.recordCap, this.inputs);
   }
-
 
   /** Mean loss on a batch, without changing anything. */
   evaluate(x: Samples, y: Samples): number {
@@ -349,22 +311,6 @@ export class Model {
 }
 
 /** @internal The first `count` records a training step wrote at `records`. */
-export function readAnomalies(arena: EngineCore["arena"], records: number, count: number, m: number): Anomaly[] {
-  const view = arena.view;
-  const out: Anomaly[] = [];
-  for (let i = 0, at = records; i < count; i++, at += ANOMALY_RECORD_BYTES) {
-    const field = view.getInt32(at + 4, true);
-    out.push({
-      sample: view.getInt32(at, true),
-      field: field < m ? "x" : "y",
-      column: field < m ? field : field - m,
-      kind: AnomalyKind[view.getInt32(at + 8, true) as 1 | 2 | 3],
-      score: view.getFloat32(at + 12, true),
-    });
-  }
-  return out;
-}
-
 /** @internal The row count asked of stageBatch, validated. */
 export function checkStagedRows(batch: number, maxBatch: number): void {
   if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch) {

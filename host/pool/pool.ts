@@ -6,9 +6,8 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
-import { ANOMALY_RECORD_BYTES, recordCapacity, Header, Status } from "../kernel/layout.js";
-import { driftSite, driftStep } from "../engine/drift.js";
-import { readAnomalies } from "../engine/model.js";
+import { ANOMALY_RECORD_BYTES, recordCapacity, Status } from "../kernel/layout.js";
+import { beginStep, endStep, trainResult } from "../engine/step.js";
 import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
 import { existsSync } from "node:fs";
@@ -546,23 +545,15 @@ export class PoolEngine {
     for (const { model, steps } of runs) {
       if (result) this.commit(model);
       for (const step of steps) {
-        const status = result?.[at + T.kResultStatus];
-        if (!result) this.settle(model, step, errors.worker(cause));
-        else if (status === Status.ok) {
-          const found = result[at + T.kResultAnomalies]!;
-          const kept = Math.min(found, step.recordCap);
-          const drift = result[at + T.kResultDrift]! >= 0
-            ? { step: result[at + T.kResultStep]!, statistic: result[at + T.kResultDrift]!, threshold: result[at + T.kResultDriftThreshold]!, before: result[at + T.kResultDriftBefore]! }
-            : null;
-          this.settle(model, step, {
-            loss: result[at + T.kResultLoss]!, step: result[at + T.kResultStep]!, version: result[at + T.kResultVersion]!, drift,
-            anomalies: readAnomalies(this.local.arena, step.records, kept, model.inputs), dropped: found - kept, excluded: result[at + T.kResultExcluded]!,
-          });
+        if (!result) {
+          this.settle(model, step, errors.worker(cause));
         } else {
-          const error = status === Status.diverged
-            ? errors.diverged(result[at + T.kResultStep]! + 1, result[at + T.kResultLoss]!)
-            : this.nonFinite(model, step, status!, result[at + T.kResultBadIndex]!);
-          this.settle(model, step, error);
+          const record = T.readStepRecord(result, at);
+          this.settle(model, step, record.status === Status.ok
+            ? trainResult(record, this.local.arena.view, step.records, step.recordCap, model.inputs)
+            : record.status === Status.diverged
+              ? errors.diverged(record.step + 1, record.loss)
+              : this.nonFinite(model, step, record.status, record.badIndex));
         }
         at += T.kResultFields;
       }
@@ -732,17 +723,14 @@ export class PoolEngine {
     } catch (error) {
       return error as Error;
     }
-    const status = this.local.variant.shardApply(k)(block, buffers.grads, plan.count, plan.totalRows, buffers.cand, scratch);
     const view = this.local.arena.view;
-    const step = view.getFloat64(block + Header.step, true);
-    const loss = view.getFloat64(block + Header.lossOut, true);
-    if (status !== Status.ok) return errors.diverged(step + 1, loss);
-    const version = view.getFloat64(block + Header.version, true) + 1;
-    view.setFloat64(block + Header.version, version, true);
-    const drift = driftStep(driftSite(view, block, model.inputs, model.outputs), loss, step);
+    // sharded steps are not checked for anomalies: no records
+    beginStep(view, block, 0, 0);
+    const status = this.local.variant.shardApply(k)(block, buffers.grads, plan.count, plan.totalRows, buffers.cand, scratch);
+    const record = endStep(view, block, status);
+    if (status !== Status.ok) return errors.diverged(record.step + 1, record.loss);
     this.commit(model);
-    // sharded steps are not checked for anomalies
-    return { loss, step, version, drift, anomalies: [], dropped: 0, excluded: 0 };
+    return trainResult(record, view, 0, 0, model.inputs);
   }
 
   private finishShardJob(job: ShardJob, outcome: StepOutcome | Error): void {

@@ -2,6 +2,8 @@
 // Float64Array of byte offsets into the shared memory and counts, never data;
 // the k-prefixed constants below name every field, on both sides.
 
+import type { StepRecord } from "../engine/step.js";
+
 export const TaskKind = { runs: 1, moments: 2, gradient: 3 } as const;
 
 // runs task: [kind, scratch, runCount, run…]
@@ -34,6 +36,32 @@ export const kResultDrift = 7;
 export const kResultDriftThreshold = 8;
 export const kResultDriftBefore = 9;
 export const kResultFields = 10;
+
+/** Writes a step's record into a runs result (the worker's side). */
+export function writeStepRecord(result: Float64Array, at: number, r: StepRecord): void {
+  result[at + kResultStatus] = r.status;
+  result[at + kResultLoss] = r.loss;
+  result[at + kResultStep] = r.step;
+  result[at + kResultVersion] = r.version;
+  result[at + kResultBadIndex] = r.badIndex;
+  result[at + kResultAnomalies] = r.found;
+  result[at + kResultExcluded] = r.excluded;
+  result[at + kResultDrift] = r.drift ? r.drift.statistic : -1;
+  result[at + kResultDriftThreshold] = r.drift ? r.drift.threshold : 0;
+  result[at + kResultDriftBefore] = r.drift ? r.drift.before : 0;
+}
+
+/** Reads it back (the main thread's side). */
+export function readStepRecord(result: Float64Array, at: number): StepRecord {
+  const step = result[at + kResultStep]!;
+  return {
+    status: result[at + kResultStatus]!, loss: result[at + kResultLoss]!, step, version: result[at + kResultVersion]!,
+    badIndex: result[at + kResultBadIndex]!, found: result[at + kResultAnomalies]!, excluded: result[at + kResultExcluded]!,
+    drift: result[at + kResultDrift]! >= 0
+      ? { step, statistic: result[at + kResultDrift]!, threshold: result[at + kResultDriftThreshold]!, before: result[at + kResultDriftBefore]! }
+      : null,
+  };
+}
 
 // shard task (moments or gradient): [kind, model, m, n, shardRows, totalRows, x, y, moments, grads, cand, scratch, shardCount, shard…]
 export const kShardModel = 1;

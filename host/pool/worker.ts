@@ -4,8 +4,7 @@
 import { workerData } from "node:worker_threads";
 import { instantiateKernel } from "../kernel/loader.js";
 import { kernelVariant, type KernelName } from "../engine/kernels.js";
-import { Header, Status } from "../kernel/layout.js";
-import { driftSite, driftStep } from "../engine/drift.js";
+import { beginStep, endStep } from "../engine/step.js";
 import { planShards, shardGradient, shardMoments, type ShardBuffers } from "../engine/shards.js";
 import * as T from "./tasks.js";
 
@@ -49,26 +48,9 @@ function runs(task: Float64Array): Float64Array {
     bytes.copyWithin(to, from, from + task[at + T.kRunBytes]!);
     at += T.kRunHeader;
     for (let s = 0; s < count; s++, at += T.kStepFields, out += T.kResultFields) {
-      view.setInt32(to + Header.anomalyOut, task[at + T.kStepRecords]!, true);
-      view.setInt32(to + Header.anomalyCap, task[at + T.kStepRecordCap]!, true);
-      view.setInt32(to + Header.anomalyCount, 0, true);
-      view.setInt32(to + Header.anomalyExcluded, 0, true);
+      beginStep(view, to, task[at + T.kStepRecords]!, task[at + T.kStepRecordCap]!);
       const status = variant.train(kernels)(to, task[at + T.kStepX]!, task[at + T.kStepY]!, task[at + T.kStepRows]!, scratch);
-      if (status === Status.ok) view.setFloat64(to + Header.version, view.getFloat64(to + Header.version, true) + 1, true);
-      result[out + T.kResultStatus] = status;
-      result[out + T.kResultLoss] = view.getFloat64(to + Header.lossOut, true);
-      result[out + T.kResultStep] = view.getFloat64(to + Header.step, true);
-      result[out + T.kResultVersion] = view.getFloat64(to + Header.version, true);
-      result[out + T.kResultBadIndex] = view.getInt32(to + Header.badIndex, true);
-      result[out + T.kResultAnomalies] = view.getInt32(to + Header.anomalyCount, true);
-      result[out + T.kResultExcluded] = view.getInt32(to + Header.anomalyExcluded, true);
-      // the detector (and its reaction) runs here, after each applied step, as in-process
-      const drift = status === Status.ok
-        ? driftStep(driftSite(view, to, view.getInt32(to + Header.m, true), view.getInt32(to + Header.n, true)), result[out + T.kResultLoss]!, result[out + T.kResultStep]!)
-        : null;
-      result[out + T.kResultDrift] = drift ? drift.statistic : -1;
-      result[out + T.kResultDriftThreshold] = drift ? drift.threshold : 0;
-      result[out + T.kResultDriftBefore] = drift ? drift.before : 0;
+      T.writeStepRecord(result, out, endStep(view, to, status));
     }
   }
   return result;
