@@ -107,17 +107,28 @@ export function trainData(frame: Uint8Array): { x: Float32Array; y: Float32Array
   return { x: new Float32Array(frame.buffer, at, xBytes / 4), y: new Float32Array(frame.buffer, at + xBytes, yBytes / 4) };
 }
 
-/** Decodes one frame's body (checksum already checked); throws on anything inconsistent. */
 /** Largest body a record can have: a train of maxPayload (at most 2³⁰ bytes) and its header. */
 const MAX_BODY = 2 ** 30 + 4096;
 
 /**
- * Whether `bytes` can be the start of a frame whose end was never written: a plausible
- * length, and the body's fixed fields, as far as they are there, as encodeRecord
- * writes them (kind 1 to 4, zero padding, an lsn above the previous record's). Random
- * or overwritten bytes fail this almost surely; a crash's torn append passes.
+ * Whether `bytes`, the rest of a segment from a frame that runs past its end, can be
+ * the start of a write a crash cut short: a plausible length, and the body's fixed
+ * fields, as far as they are there, as encodeRecord writes them (kind 1 to 4, zero
+ * padding, an lsn above the previous record's); or nothing but zeros (a file extended
+ * before its data reached the disk). Random or overwritten bytes fail this almost surely.
  */
-function framePrefix(bytes: Uint8Array, previous: number): boolean {
+/**
+ * Whether segment `i` was the one being written when its writer stopped: the newest, or
+ * followed only by the segment a later start opened, which begins right after its last
+ * readable record (a start appends above what it read).
+ */
+function lastWritten(files: string[], i: number, segmentLast: number): boolean {
+  if (i === files.length - 1) return true;
+  return Number(files[i + 1]!.slice(PREFIX.length, -SUFFIX.length)) === segmentLast + 1;
+}
+
+function tornWrite(bytes: Uint8Array, previous: number): boolean {
+  if (bytes.every((b) => b === 0)) return true;
   if (bytes.length < 4) return true;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) > MAX_BODY) return false;
@@ -132,6 +143,7 @@ function framePrefix(bytes: Uint8Array, previous: number): boolean {
   return true;
 }
 
+/** Decodes one frame's body (checksum already checked); throws on anything inconsistent. */
 function decodeBody(body: Uint8Array): WalRecord {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const kind = view.getUint8(0);
@@ -217,8 +229,7 @@ export class WriteAheadLog {
     const segments: Segment[] = [];
     let last = atLeast;
     let previous = 0;
-    const newest = files.at(-1);
-    for (const file of files) {
+    for (const [i, file] of files.entries()) {
       const firstLsn = Number(file.slice(PREFIX.length, -SUFFIX.length));
       if (!Number.isSafeInteger(firstLsn)) continue;
       // lsns skipped between files: a write that failed in a storage fault (never acknowledged), or a file removed
@@ -227,20 +238,24 @@ export class WriteAheadLog {
       let segmentLast = firstLsn - 1;
       let offset = 0;
       while (offset < bytes.length) {
-        // torn: this frame, as its header says, runs to the end of the newest file or past it, and what is there of it reads as a frame's beginning
-        const problem = (reason: string, reachesEnd: boolean) =>
-          damage.push({ file, offset, unread: bytes.length - offset, reason, torn: file === newest && reachesEnd && framePrefix(bytes.subarray(offset), previous) });
+        // torn: only a frame cut short at the end of the file (a checksum or a body that fails on a frame whose
+        // bytes are all there is corruption), in a segment nothing was written after, except the next start
+        const problem = (reason: string, cutShort: boolean) => {
+          const rest = bytes.subarray(offset);
+          const torn = (cutShort || rest.every((b) => b === 0)) && tornWrite(rest, previous) && lastWritten(files, i, segmentLast);
+          damage.push({ file, offset, unread: bytes.length - offset, reason, torn });
+        };
         if (bytes.length - offset < FRAME) { problem("a frame header cut short", true); break; }
         const length = bytes.readUInt32LE(offset);
-        const lastFrame = offset + FRAME + length >= bytes.length;
         if (length > bytes.length - offset - FRAME) { problem("a record cut short", true); break; }
         const body = bytes.subarray(offset + FRAME, offset + FRAME + length);
-        if (crc32(body) !== bytes.readUInt32LE(offset + 4)) { problem("checksum mismatch", lastFrame); break; }
+        if (crc32(body) !== bytes.readUInt32LE(offset + 4)) { problem("checksum mismatch", false); break; }
         let record: WalRecord;
         try {
           record = decodeBody(body);
         } catch (error) {
-          problem(error instanceof Error ? error.message : String(error), lastFrame);
+          // a body too short for its own fields reads past the DataView: say so in words
+          problem(error instanceof RangeError ? "a body shorter than its fields" : error instanceof Error ? error.message : String(error), false);
           break;
         }
         if (record.lsn <= previous) { problem(`lsn ${record.lsn} out of order`, false); break; }

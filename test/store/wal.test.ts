@@ -107,6 +107,42 @@ describe("write-ahead log", () => {
     expect((await readdir(folder)).length).toBe(2);
   });
 
+  it("a torn tail stays torn after the next start wrote on; a flipped bit in the last whole frame is corruption; zeros are a tear", async () => {
+    const folder = await fresh();
+    const { wal } = await WriteAheadLog.open(folder);
+    await appendAll(wal, Array.from({ length: 10 }, (_, i) => train(i)));
+    await wal.close();
+    const [segment] = await readdir(folder);
+    const path = join(folder, segment!);
+    const whole = await readFile(path);
+    const eleventh = encodeRecord({ ...train(10), lsn: 11 });
+    await appendFile(path, eleventh.subarray(0, 30)); // the first crash, in the 11th record's write
+    // the restart reads 1 … 10 and writes 11 … 13 in a new segment; then a second crash
+    let read = await WriteAheadLog.open(folder);
+    await appendAll(read.wal, [train(20), train(21), train(22)]);
+    await read.wal.close();
+    read = await WriteAheadLog.open(folder);
+    expect(read.records.map((r) => r.lsn)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(read.damage).toEqual([{ file: segment, offset: whole.length, unread: 30, reason: "a record cut short", torn: true }]);
+    await read.wal.close();
+
+    // one bit of the last acknowledged frame: its length is whole, so no write was cut short
+    const only = await fresh();
+    const path2 = join(only, "wal-0000000000000001.log");
+    const flipped = Buffer.from(whole);
+    flipped[whole.length - 3]! ^= 0x01;
+    await writeFile(path2, flipped);
+    read = await WriteAheadLog.open(only);
+    expect(read.damage).toMatchObject([{ reason: "checksum mismatch", torn: false }]);
+    await read.wal.close();
+    // the file grew by zeros that never got their data: a tear
+    await writeFile(path2, Buffer.concat([whole, Buffer.alloc(64)]));
+    read = await WriteAheadLog.open(only);
+    expect(read.records).toHaveLength(10);
+    expect(read.damage).toMatchObject([{ offset: whole.length, unread: 64, torn: true }]);
+    await read.wal.close();
+  });
+
   it("a segment of random bytes is corruption, never a torn write", async () => {
     let seed = 7;
     const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
