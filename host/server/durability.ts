@@ -3,12 +3,13 @@
 // answered), checkpoint rounds (every N steps of a model, T seconds, or so many
 // log bytes; and at shutdown), the log truncated behind them, the restore and
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
-import { rmdir, stat } from "node:fs/promises";
+import { rm, rmdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { GradlineError, errors } from "../base/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";
-import { FolderLocked, lockFolder, type FolderLock } from "../store/lock.js";
+import { FolderLocked, lockFolder, SECRET_FILE, type FolderLock } from "../store/lock.js";
 import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
 import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
 import type { TrainResult } from "../engine/model.js";
@@ -60,6 +61,8 @@ export class Durability {
     return this.hooks.logger;
   }
 
+  /** Set by abandon(): no more rounds or probes, whatever timer or step is still under way. */
+  private abandoned = false;
   /** Whether this start made the data folder (so a failed start may remove it). */
   private createdFolder = false;
   /** Held from start to the end of close(): one server per data folder. */
@@ -115,6 +118,8 @@ export class Durability {
     try {
       this.lock = await lockFolder(store.folder);
     } catch (error) {
+      // the folder is another server's (or may just have become one's): never remove it
+      this.createdFolder = false;
       await this.abandon();
       if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
       throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
@@ -135,10 +140,16 @@ export class Durability {
   /** Gives the folder up without a final checkpoint, for a start that failed; a folder this start created goes again while it is empty. */
   async abandon(): Promise<void> {
     this.closed = true;
+    this.abandoned = true;
     clearInterval(this.roundTimer);
+    clearInterval(this.probeTimer);
     await this.wal?.close();
     await this.releaseLock();
-    if (this.createdFolder && this.store) await rmdir(this.store.folder).catch(() => {});
+    if (this.createdFolder && this.store) {
+      // what this start wrote in a folder it made: the lock's secret, and at most empty log segments
+      await rm(join(this.store.folder, SECRET_FILE), { force: true }).catch(() => {});
+      await rmdir(this.store.folder).catch(() => {});
+    }
   }
 
   private async releaseLock(): Promise<void> {
@@ -369,7 +380,8 @@ export class Durability {
    * from shrinking), then deletes the log segments no model needs any more.
    */
   checkpointRound(): Promise<boolean> {
-    if (!this.store || this.failure) return Promise.resolve(false);
+    // given up: the folder may be another server's by now
+    if (!this.store || this.failure || this.abandoned) return Promise.resolve(false);
     this.round ??= this.runRound().finally(() => (this.round = undefined));
     return this.round;
   }
@@ -475,7 +487,7 @@ export class Durability {
 
   /** Tries the folder again; on success the log resumes in a new segment and a round catches up. */
   private async probe(): Promise<void> {
-    if (!this.failure || !this.store) return;
+    if (!this.failure || !this.store || this.abandoned) return;
     if (await probeWritable(this.store.folder)) return;
     clearInterval(this.probeTimer);
     this.wal?.resume();

@@ -1,16 +1,18 @@
 // One server per data folder. The lock is a listening local socket whose name is
 // derived from the folder's identity (device and inode, so every path to the
-// folder meets the same lock): binding it is exclusive, and the kernel releases
-// it when the process ends in any way, kill -9 included, so a restart after a
-// crash takes it at once. The holder answers a connection with who it is, which
-// the refused server quotes.
+// folder meets the same lock) and a secret kept in the folder (.gradline.lockname,
+// readable by its owner only, so another user cannot take the name first): binding
+// it is exclusive, and the kernel releases it when the process ends in any way,
+// kill -9 included, so a restart after a crash takes it at once. The holder answers
+// a connection with who it is, which the refused server quotes.
 //   Linux: an abstract socket (no file; scoped to the network namespace, so two
 //   containers that share the folder but not the network do not see each other).
 //   Windows: a named pipe. Elsewhere: a socket file in the folder, taken over when
 //   nobody answers on it (left behind by a crash).
 import { createHash } from "node:crypto";
-import { stat, rm } from "node:fs/promises";
-import { createConnection, createServer, type Server } from "node:net";
+import { randomBytes } from "node:crypto";
+import { link, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 
 /** What the holder says of itself. */
@@ -41,9 +43,33 @@ export interface FolderLock {
 
 const ANSWER_MS = 2000;
 
-async function lockAddress(folder: string): Promise<{ address: string; file?: string }> {
+export const SECRET_FILE = ".gradline.lockname";
+
+/** The folder's lock secret, made by the first server that needs it (linked into place whole, so no reader sees half of it). */
+async function secretOf(folder: string): Promise<string> {
+  const path = join(folder, SECRET_FILE);
+  const read = () => readFile(path, "utf8").then((text) => text.trim());
+  try {
+    return await read();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const draft = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(draft, `${randomBytes(16).toString("hex")}\n`, { mode: 0o600 });
+  try {
+    await link(draft, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    await rm(draft, { force: true });
+  }
+  return read();
+}
+
+/** @internal Where the lock of `folder` listens (tests squat on it). */
+export async function lockAddress(folder: string): Promise<{ address: string; file?: string }> {
   const { dev, ino } = await stat(folder, { bigint: true });
-  const id = createHash("sha256").update(`${dev}:${ino}`).digest("hex").slice(0, 32);
+  const id = createHash("sha256").update(`${dev}:${ino}:${await secretOf(folder)}`).digest("hex").slice(0, 32);
   if (process.platform === "linux") return { address: `\0gradline-data-${id}` };
   if (process.platform === "win32") return { address: `\\\\?\\pipe\\gradline-data-${id}` };
   const file = join(folder, ".gradline.lock");
@@ -54,9 +80,14 @@ async function lockAddress(folder: string): Promise<{ address: string; file?: st
 export async function lockFolder(folder: string): Promise<FolderLock> {
   const { address, file } = await lockAddress(folder);
   const owner: LockOwner = { pid: process.pid, since: new Date().toISOString() };
+  const connections = new Set<Socket>();
   const server = createServer((socket) => {
+    // answer and hang up: a peer that keeps its end open must not hold the lock's close (and the server's shutdown)
+    connections.add(socket);
+    socket.on("close", () => connections.delete(socket));
     socket.on("error", () => {});
-    socket.end(`${JSON.stringify(owner)}\n`);
+    socket.setTimeout(ANSWER_MS, () => socket.destroy());
+    socket.end(`${JSON.stringify(owner)}\n`, () => socket.destroy());
   });
   server.on("error", () => {});
   for (let attempt = 0; ; attempt++) {
@@ -75,7 +106,10 @@ export async function lockFolder(folder: string): Promise<FolderLock> {
   server.unref();
   return {
     describe: (url) => void (owner.url = url),
-    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    release: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of connections) socket.destroy();
+    }),
   };
 }
 
@@ -88,6 +122,23 @@ function listen(server: Server, address: string): Promise<NodeJS.ErrnoException 
       resolve(undefined);
     });
   });
+}
+
+/**
+ * What the holder said, kept only as far as it has the form a gradline server gives
+ * it: the refused server prints it, and an impostor's text must not forge log lines.
+ */
+function ownerFrom(text: string): LockOwner | undefined {
+  let said: Partial<LockOwner>;
+  try {
+    said = JSON.parse(text) as Partial<LockOwner>;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(said.pid) || (said.pid as number) <= 0) return undefined;
+  const owner: LockOwner = { pid: said.pid as number, since: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(String(said.since)) ? String(said.since) : "an unknown time" };
+  if (typeof said.url === "string" && /^wss?:\/\/[A-Za-z0-9.:[\]-]+\/$/.test(said.url)) owner.url = said.url;
+  return owner;
 }
 
 /** The holder's description; "nobody" when nothing answers at the address. */
@@ -104,12 +155,7 @@ function ask(address: string): Promise<LockOwner | "nobody" | undefined> {
     });
     socket.on("close", () => {
       clearTimeout(timer);
-      try {
-        const said = JSON.parse(text) as LockOwner;
-        resolve(Number.isInteger(said.pid) ? said : undefined);
-      } catch {
-        resolve(undefined);
-      }
+      resolve(ownerFrom(text));
     });
   });
 }

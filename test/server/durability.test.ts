@@ -321,7 +321,7 @@ describe("durability", () => {
     expect((await readdir(image)).filter((f) => f.endsWith(".ckpt"))).toEqual([]);
 
     const again = await startServer({ port: 0, workers: 1, data: image, durability: "checkpoint", logger: false });
-    expect((await readdir(image)).sort()).toEqual(["line.ckpt"]);
+    expect((await readdir(image)).sort()).toEqual([".gradline.lockname", "line.ckpt"]);
     const wire2 = await session(again.url);
     const restored = await wire2.call({ type: "params", seq: 2, model: "line" });
     expect(restored.step).toBe(60);

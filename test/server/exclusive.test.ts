@@ -128,3 +128,51 @@ describe("one server per port", () => {
     }
   });
 });
+
+describe("the lock against other local processes", () => {
+  it("is named with a secret only the folder's owner can read, so a squatter on the folder's identity alone does not block it", async () => {
+    const { createHash } = await import("node:crypto");
+    const { createServer } = await import("node:net");
+    const data = await mkdtemp(join(tmpdir(), "gradline-squat-"));
+    try {
+      const { dev, ino } = await stat(data, { bigint: true });
+      // what a process that cannot read the folder could compute
+      const guess = createServer(() => {}).listen(`\0gradline-data-${createHash("sha256").update(`${dev}:${ino}`).digest("hex").slice(0, 32)}`);
+      const server = await startServer({ data, port: 0, workers: 0, logger: false });
+      const secret = await stat(join(data, ".gradline.lockname"));
+      expect(secret.mode & 0o777).toBe(0o600);
+      await server.close();
+      guess.close();
+    } finally {
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+
+  it("is not held up by a peer that keeps its connection open, and quotes a holder's words only in their own form", async () => {
+    const { createConnection, createServer } = await import("node:net");
+    const { lockAddress } = await import("../../host/store/lock.js");
+    const data = await mkdtemp(join(tmpdir(), "gradline-peer-"));
+    try {
+      const server = await startServer({ data, port: 0, workers: 0, logger: false });
+      const { address } = await lockAddress(data);
+      const peer = createConnection(address);
+      peer.on("error", () => {});
+      await new Promise((resolve) => peer.once("data", resolve));
+      // the peer never ends its side; close() must not wait for it
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      peer.destroy();
+
+      // a process on the lock's name (here the test itself, which can read the secret) that answers with forged text
+      const impostor = createServer((socket) => socket.end(JSON.stringify({ pid: 4242, url: "ws://evil/\nFAKE LOG LINE", since: "\u001b[31mred" }) + "\n")).listen(address);
+      await new Promise((resolve) => impostor.once("listening", resolve));
+      const refused = await startServer({ data, port: 0, workers: 0, logger: false }).catch((e: Error) => e);
+      impostor.close();
+      expect(refused).toBeInstanceOf(Error);
+      expect((refused as Error).message).toBe(`the data folder ${data} is in use by another gradline server (pid 4242, since an unknown time): stop that server first, or give this one another data folder`);
+    } finally {
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+});

@@ -108,9 +108,9 @@ async function tree(root: string, prefix = ""): Promise<string[]> {
 }
 const pathOf = (line: string) => line.split(" ")[0]!;
 const pathsOf = (lines: string[]) => lines.map(pathOf).sort();
-/** Files the server may write in its data folder: log segments, and the checkpoint (and previous generation) of a model it holds. */
+/** Files the server may write in its data folder: the lock's secret, log segments, and the checkpoint (and previous generation) of a model it holds. */
 const serverFile = (path: string, models: string[]) =>
-  /^data\/wal-\d{16}\.log$/.test(path) || models.some((n) => path === `data/${n}.ckpt` || path === `data/${n}.ckpt.prev`);
+  path === "data/.gradline.lockname" || /^data\/wal-\d{16}\.log$/.test(path) || models.some((n) => path === `data/${n}.ckpt` || path === `data/${n}.ckpt.prev`);
 /** The tree without the server's own files: what nothing may add to, remove from or change. */
 const foreign = (lines: string[], models: string[]) => lines.filter((line) => !serverFile(pathOf(line), models));
 
