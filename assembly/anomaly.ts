@@ -42,8 +42,14 @@ export function beginAnomalies(model: usize, m: i32, n: i32, batch: i32, scratch
   regime = load<f64>(model + anomalyOffset(m, n) + (<usize>rateIndex(m, n) << 3)) > REGIME_RATE;
 }
 
+/** Bits of a sample's flag byte: any flag but stuck (counted in the flag rate), and stuck (not counted). */
+const FLAG_RATED: u8 = 1;
+const FLAG_STUCK: u8 = 2;
+
 @inline function record(model: usize, flagged: usize, sample: i32, field: i32, kind: i32, score: f32): void {
-  store<u8>(flagged + <usize>sample, 1);
+  // a frozen sensor flags every sample for as long as it is frozen: that is a fault to keep
+  // excluding, not a new regime to learn, so stuck flags stay out of the flag rate
+  store<u8>(flagged + <usize>sample, load<u8>(flagged + <usize>sample) | (kind == ANOMALY_STUCK ? FLAG_STUCK : FLAG_RATED));
   if (found < load<i32>(model + H_ANOMALY_CAP)) {
     const at = <usize>load<i32>(model + H_ANOMALY_OUT) + (<usize>found << 4);
     store<i32>(at, sample);
@@ -221,12 +227,17 @@ export function checkResiduals(model: usize, gt: usize, yt: usize, m: i32, n: i3
   store<i32>(model + H_ANOMALY_COUNT, found);
   // the flag rate: the share of flagged samples, the old rate weighing at most RATE_WINDOW samples
   let flaggedSamples = 0;
+  let ratedSamples = 0;
   if (found > 0) {
-    for (let i = 0; i < batch; i++) flaggedSamples += <i32>load<u8>(flagged + <usize>i);
+    for (let i = 0; i < batch; i++) {
+      const f = load<u8>(flagged + <usize>i);
+      if (f != 0) flaggedSamples++;
+      if ((f & FLAG_RATED) != 0) ratedSamples++;
+    }
   }
   const rateAt = state + (<usize>rateIndex(m, n) << 3);
   const before = Math.min(load<f64>(state + (<usize>(4 * m + 2 * n) << 3)) - <f64>batch, RATE_WINDOW);
-  store<f64>(rateAt, (load<f64>(rateAt) * before + <f64>flaggedSamples) / (before + <f64>batch));
+  store<f64>(rateAt, (load<f64>(rateAt) * before + <f64>ratedSamples) / (before + <f64>batch));
   const exclude = (load<i32>(model + H_FLAGS) & FLAG_EXCLUDE) != 0 && !regime;
   const excluded = exclude ? flaggedSamples : 0;
   store<i32>(model + H_ANOMALY_EXCLUDED, excluded);

@@ -76,9 +76,10 @@ function stream(change: Change, seed: number): Stream {
 }
 
 /**
- * The documented rule, from what the steps reported: F = samples with a flag; a step
- * whose rate before it is above REGIME_RATE excludes nothing, any other excludes its F;
- * then rate := (rate·w + F)/(w + B), w = min(samples seen before, RATE_WINDOW).
+ * The documented rule, from what the steps reported: F = samples with a flag, R = samples
+ * with a flag other than stuck; a step whose rate before it is above REGIME_RATE excludes
+ * nothing, any other excludes its F; then rate := (rate·w + R)/(w + B), w = min(samples
+ * seen before, RATE_WINDOW).
  */
 function expectedExclusions(results: readonly TrainResult[]): { excluded: number[]; regime: boolean[] } {
   let rate = 0;
@@ -86,11 +87,12 @@ function expectedExclusions(results: readonly TrainResult[]): { excluded: number
   const regime: boolean[] = [];
   results.forEach((result, i) => {
     const flagged = new Set(result.anomalies.map((a) => a.sample)).size;
+    const rated = new Set(result.anomalies.filter((a) => a.kind !== "stuck").map((a) => a.sample)).size;
     const inRegime = rate > REGIME_RATE;
     regime.push(inRegime);
     excluded.push(inRegime ? 0 : flagged);
     const w = Math.min(i * ROWS, RATE_WINDOW);
-    rate = (rate * w + flagged) / (w + ROWS);
+    rate = (rate * w + rated) / (w + ROWS);
   });
   return { excluded, regime };
 }
@@ -170,5 +172,29 @@ describe("a lasting change under exclude: true", () => {
     // the relation y = W x + b did not change: the model still predicts it at the new point
     expect(final, "held-out RMSE at the end").toBeLessThan(3 * NOISE);
     checkExclusions(s, results);
+  });
+});
+
+describe("a frozen sensor under exclude: true", () => {
+  it("stays excluded for as long as it is frozen: stuck flags are a fault, not a regime change", async () => {
+    const engine = await createEngine({ workers: 0 });
+    const model = engine.createModel({ inputs: M, outputs: N, optimizer: { type: "adam", lr: 0.01 }, anomaly: { exclude: true }, drift: false });
+    const r = rng(77);
+    const W = Array.from(normals(r, N * M));
+    const b = Array.from(normals(r, N));
+    const FROZEN_FROM = 40;
+    const FROZEN_FOR = 60;
+    const results: TrainResult[] = [];
+    for (let i = 0; i < FROZEN_FROM + FROZEN_FOR; i++) {
+      const x = normals(r, ROWS * M);
+      // input 0 reads the same value from batch FROZEN_FROM on (the truth: every sample of those batches is from a frozen sensor)
+      if (i >= FROZEN_FROM) for (let s = 0; s < ROWS; s++) x[s * M] = 0.5;
+      results.push(model.train(x, linearTargets(x, W, b, M, N, NOISE, r)));
+    }
+    // the first frozen batch is one value held for one batch, which a setpoint also looks like; from the second on, stuck
+    const frozen = results.slice(FROZEN_FROM + 1);
+    expect(frozen.every((res) => res.anomalies.some((a) => a.kind === "stuck" && a.column === 0))).toBe(true);
+    expect(frozen.map((res) => res.excluded)).toEqual(frozen.map(() => ROWS));
+    engine.close();
   });
 });
