@@ -70,6 +70,11 @@ describe("gradline, the command", () => {
   });
 
   it("takes the usual spellings of a boolean variable", async () => {
+    const { serverOptionsFrom } = await import("../host/server/settings.js");
+    for (const [word, value] of [["yes", true], ["On", true], ["1", true], ["true", true], ["no", false], ["OFF", false], ["0", false]] as const) {
+      const { options } = await serverOptionsFrom({ flags: {}, env: { GRADLINE_ALLOW_FALLBACK: word, GRADLINE_DATA: "" } });
+      expect(options.allowFallback, word).toBe(value);
+    }
     const server = await spawnServer(["--data", "", "--port", "0", "--workers", "0"], { GRADLINE_ALLOW_FALLBACK: "yes" });
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
@@ -135,7 +140,12 @@ describe("gradline serve's log", () => {
       await expect(client.train("logged", new Float32Array([1, 2]), new Float32Array([1]))).rejects.toMatchObject({ code: "E_SHAPE" });
       await client.delete("logged");
       client.close();
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // the server has seen the close (its disconnection line is written) before it is stopped
+      const metrics = server.url.replace("ws://", "http://") + "metrics";
+      for (let tries = 0; !/gradline_connections 0\b/.test(await (await fetch(metrics, { headers: { Authorization: `Bearer ${token}` } })).text()); tries++) {
+        if (tries > 200) throw new Error("the server never saw the client go");
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
       server.child.kill("SIGTERM");
       expect(await server.exited).toBe(0);
       const lines = server.output().trim().split("\n");

@@ -124,32 +124,51 @@ export async function serverOptionsFrom({ flags, env }: RawSettings): Promise<Se
   }
   if (options.data === undefined) options.data = "data";
 
+  // each token with where it came from, so that a refusal names the right one
   const tokens: (string | TokenGrant)[] = [];
+  const add = (list: (string | TokenGrant)[], source: Source) => {
+    for (const [i, token] of list.entries()) {
+      sources.set(`tokens[${tokens.length}]`, source);
+      tokenIndex.set(tokens.length, i);
+      tokens.push(token);
+    }
+  };
+  const tokenIndex = new Map<number, number>();
+  const configTokens = sources.get("tokens");
+  sources.delete("tokens");
   const listed = flags.token as string[] | undefined;
-  if (listed) tokens.push(...listed);
-  else if (variable("GRADLINE_TOKENS") !== undefined) tokens.push(...env.GRADLINE_TOKENS!.split(",").map((t) => t.trim()).filter((t) => t !== ""));
-  else if (Array.isArray(options.tokens)) tokens.push(...(options.tokens as (string | TokenGrant)[]));
+  if (listed) add(listed, { flag: "token" });
+  else if (variable("GRADLINE_TOKENS") !== undefined) add(env.GRADLINE_TOKENS!.split(",").map((t) => t.trim()).filter((t) => t !== ""), { variable: "GRADLINE_TOKENS" });
+  else if (options.tokens !== undefined) {
+    if (!Array.isArray(options.tokens)) throw new SettingError(`${configPath}: tokens: must be a list of tokens or { token, prefixes, readOnly, maxModels }`);
+    add(options.tokens as (string | TokenGrant)[], configTokens ?? { file: configPath ?? "config" });
+  }
   const tokensFile = (flags["tokens-file"] as string | undefined) ?? variable("GRADLINE_TOKENS_FILE");
-  if (tokensFile !== undefined) tokens.push(...(await tokenFile(tokensFile)));
+  if (tokensFile !== undefined) add(await tokenFile(tokensFile), { file: tokensFile });
   options.tokens = tokens;
+  const renamedWith = (error: unknown) => renamed(error, sources, tokenIndex);
 
   try {
-    resolveServerOptions(options as ServerOptions);
+    // checked only (level and format included): the server makes its own logger
+    resolveServerOptions({ ...(options as ServerOptions), logger: false });
   } catch (error) {
-    throw renamed(error, sources);
+    throw renamedWith(error);
   }
-  return { options: options as ServerOptions, explain: (error) => renamed(error, sources) };
+  return { options: options as ServerOptions, explain: renamedWith };
 }
 
 /** resolveServerOptions' E_CONFIG, with "options.port" replaced by where the value came from. */
-function renamed(error: unknown, sources: ReadonlyMap<string, Source>): unknown {
+function renamed(error: unknown, sources: ReadonlyMap<string, Source>, tokenIndex: ReadonlyMap<number, number>): unknown {
   if (!(error instanceof GradlineError) || error.code !== "E_CONFIG") return error;
-  const field = String(error.details.field ?? "");
-  const key = field.replace(/\[\d+\].*$/, "");
+  let field = String(error.details.field ?? "");
+  // tokens[i]: the i-th of all tokens, which came from several places; restated as the n-th of its own place
+  const token = /^tokens\[(\d+)\](.*)$/.exec(field);
+  const key = token ? `tokens[${token[1]}]` : field.replace(/\[\d+\].*$/, "");
   const source = sources.get(key) ?? sources.get(`engine.${key}`);
   if (!source) return error;
+  if (token) field = `token ${tokenIndex.get(Number(token[1]))! + 1}${token[2] && token[2] !== ".token" ? ` (${token[2].replace(/^\./, "")})` : ""}`;
   const why = error.message.replace(/^options\.\S+ /, "");
-  return new SettingError(`${"file" in source ? `${source.file}: ${field}` : "flag" in source ? `--${source.flag}` : source.variable}: ${why}`);
+  return new SettingError(`${"file" in source ? `${source.file}: ${field}` : "flag" in source ? `--${source.flag}${token ? `, ${field}` : ""}` : `${source.variable}${token ? `, ${field}` : ""}`}: ${why}`);
 }
 
 async function configFile(path: string, sources: Map<string, Source>): Promise<Record<string, unknown>> {

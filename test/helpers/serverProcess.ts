@@ -26,7 +26,8 @@ export function spawnServer(args: string[], env: Record<string, string> = {}): P
   running.add(child);
   child.on("exit", () => running.delete(child));
   let text = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": by then everything it printed has been read
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       text += chunk.toString();
@@ -46,7 +47,7 @@ export function serverRefuses(args: string[], env: Record<string, string> = {}):
   child.stdout.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  return new Promise((resolve) => child.on("exit", (code) => {
+  return new Promise((resolve) => child.on("close", (code) => {
     clearTimeout(timer);
     resolve({ code, output });
   }));

@@ -78,6 +78,19 @@ describe("gradline serve settings", () => {
     const wrongType = await config("type.json", { maxRows: "10" });
     const typed = await serverRefuses(["--config", wrongType, "--data", "", "--workers", "0"]);
     expect(typed.output).toContain(`gradline: ${wrongType}: maxRows: must be an integer from 1 to 16777216 (got "10")`);
+    // a token names the place it came from, and which of that place's tokens it is
+    const fileTokens = await config("tokens.json", { tokens: ["a-valid-token-of-24-chars"] });
+    const listFile = join(folder, "list.json");
+    await writeFile(listFile, JSON.stringify(["a-second-token-ok-here", "short"]));
+    for (const [args, env, message] of [
+      [["--token", "short"], {}, "gradline: --token, token 1: must be at least 16 characters without spaces"],
+      [["--config", fileTokens], { GRADLINE_TOKENS: "a-valid-token-of-16,short" }, "gradline: GRADLINE_TOKENS, token 2: must be at least 16 characters"],
+      [["--config", fileTokens, "--tokens-file", listFile], {}, `gradline: ${listFile}: token 2: must be at least 16 characters`],
+    ] as [string[], Record<string, string>, string][]) {
+      const refused = await serverRefuses([...args, "--data", "", "--port", "0", "--workers", "0"], env);
+      expect(refused.code, message).toBe(2);
+      expect(refused.output).toContain(message);
+    }
     const engine = await config("engine.json", { engine: { shardRows: 0 } });
     const badEngine = await serverRefuses(["--config", engine, "--data", "", "--workers", "0"]);
     expect(badEngine.output).toContain(`gradline: ${engine}: shardRows: `);
