@@ -132,7 +132,14 @@ async function serve(args: string[]): Promise<number> {
   // listen for the signals before starting: one that arrives while the server starts (a long
   // replay, or just after "listening" is printed) must shut it down gracefully, not kill it
   let signalled: string | undefined;
-  let stop = (signal: string) => void (signalled = signal);
+  let stop = (signal: string) => {
+    // a second one while the start is still under way (a long replay, a hang): give up at once
+    if (signalled) {
+      console.error(`gradline: ${signal} again while starting: exiting without a clean shutdown`);
+      process.exit(1);
+    }
+    signalled = signal;
+  };
   const onSignal = (signal: string) => stop(signal);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

@@ -94,11 +94,13 @@ describe("gradline serve and its data folder", () => {
   it("leaves no data folder behind when a start fails", async () => {
     const port = await freePort();
     const holder = await spawnServer(["--data", "", "--port", String(port), "--workers", "0"]);
-    const data = join(folder, "never-used");
+    const data = join(folder, "never-used", "a", "b");
     const refused = await serverRefuses(["--data", data, "--port", String(port), "--workers", "0"]);
     expect(refused.code).toBe(1);
     expect(refused.output).toContain("the port is in use");
-    expect(existsSync(data)).toBe(false);
+    // none of the three folders it made is left
+    expect(existsSync(join(folder, "never-used"))).toBe(false);
+    expect(existsSync(folder)).toBe(true);
     holder.child.kill("SIGTERM");
     await holder.exited;
   });

@@ -17,7 +17,7 @@ export interface DemoOptions {
   /** Batches per second; 0 sends as fast as acks allow. */
   rate: number;
   seed: number;
-  /** Batch at which the catalyst is replaced (an abrupt change). Default: 60% of the way. */
+  /** Batch of the line's history at which the catalyst is replaced (an abrupt change). Default 1800, whatever the run's length. */
   changeAt?: number;
   /** Yield and purity to ask a setpoint for at the end. Default 75 %, 95.5 %. */
   target?: [number, number];
@@ -41,6 +41,8 @@ export interface DemoResult {
 }
 
 const DEFAULT_URL = "ws://127.0.0.1:8080/";
+/** The batch at which the simulated line's catalyst is replaced (60 % into the default 3000). */
+const DEFAULT_CHANGE_AT = 1800;
 /** Trains in flight at once: pipelining without unbounded queues. */
 const WINDOW = 64;
 
@@ -79,7 +81,8 @@ function resume(line: ChemicalLine, version: number, rows: number): number {
 
 async function stream(client: GradlineClient, options: DemoOptions): Promise<DemoResult> {
   const { log, model } = options;
-  const changeAt = options.changeAt ?? Math.floor(options.batches * 0.6);
+  // a fixed point of the line's history, not of this run: a continued model sees the same line
+  const changeAt = options.changeAt ?? DEFAULT_CHANGE_AT;
   const line = new ChemicalLine(options.seed, 2e-4, 0.01, changeAt);
   const info = await client.create(model, {
     inputs: 3, outputs: 2, loss: "huber", optimizer: { type: "adam", lr: 0.02 }, standardize: true, seed: options.seed,

@@ -4,7 +4,7 @@
 // log bytes; and at shutdown), the log truncated behind them, the restore and
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
 import { rm, rmdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { GradlineError, errors } from "../base/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
@@ -63,8 +63,8 @@ export class Durability {
 
   /** Set by abandon(): no more rounds or probes, whatever timer or step is still under way. */
   private abandoned = false;
-  /** Whether this start made the data folder (so a failed start may remove it). */
-  private createdFolder = false;
+  /** The outermost folder this start created for the data folder (so a failed start may remove what it made). */
+  private createdFrom: string | undefined;
   /** Held from start to the end of close(): one server per data folder. */
   private lock: FolderLock | undefined;
   /** Lsns of the modes without a log: counted here, kept in checkpoints. */
@@ -113,13 +113,13 @@ export class Durability {
     if (before && !before.isDirectory()) {
       throw new GradlineError("E_CONFIG", `the data folder ${store.folder} is not a folder: it is a file; name a folder (it is created if missing), or "" for none`);
     }
-    this.createdFolder = before === undefined;
+    this.createdFrom = before === undefined ? await firstMissing(store.folder) : undefined;
     await store.init().catch((error: unknown) => Promise.reject(unreadable(error)));
     try {
       this.lock = await lockFolder(store.folder);
     } catch (error) {
       // the folder is another server's (or may just have become one's): never remove it
-      this.createdFolder = false;
+      this.createdFrom = undefined;
       await this.abandon();
       if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
       throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
@@ -145,10 +145,12 @@ export class Durability {
     clearInterval(this.probeTimer);
     await this.wal?.close();
     await this.releaseLock();
-    if (this.createdFolder && this.store) {
-      // what this start wrote in a folder it made: the lock's secret, and at most empty log segments
+    if (this.createdFrom && this.store) {
+      // what this start wrote in the folders it made: the lock's secret; each goes only while empty
       await rm(join(this.store.folder, SECRET_FILE), { force: true }).catch(() => {});
-      await rmdir(this.store.folder).catch(() => {});
+      for (let folder = resolve(this.store.folder); ; folder = dirname(folder)) {
+        if (!(await rmdir(folder).then(() => true, () => false)) || folder === this.createdFrom) break;
+      }
     }
   }
 
@@ -502,5 +504,15 @@ export class Durability {
     } catch (error) {
       done(this.fault("writing the log", error, what));
     }
+  }
+}
+
+/** The outermost of `folder` and its parents that does not exist yet (what mkdir -p is about to create). */
+async function firstMissing(folder: string): Promise<string> {
+  let missing = resolve(folder);
+  for (;;) {
+    const parent = dirname(missing);
+    if (parent === missing || (await stat(parent).then(() => true, () => false))) return missing;
+    missing = parent;
   }
 }

@@ -35,3 +35,32 @@ export function lineLogger(write: (line: string) => void, level: Exclude<LogLeve
   const at = (which: LogLevel) => (LOG_LEVELS.indexOf(which) >= from ? (_: object, message: string) => write(message) : nothing);
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
+
+/**
+ * At most `perWindow` lines of each event kind every `windowMs`: whoever can reach the
+ * port (no token needed to be refused) must not be able to fill the disk with lines.
+ * What is held back is counted, and said in one line when the next window opens.
+ */
+export class LineBudget {
+  private windowStart = 0;
+  private readonly used = new Map<string, number>();
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly logger: Logger, private readonly perWindow = 200, private readonly windowMs = 10_000, private readonly now = () => Date.now()) {}
+
+  /** Whether a line of `event` may be written now. */
+  allow(event: string): boolean {
+    const now = this.now();
+    if (now - this.windowStart >= this.windowMs) {
+      for (const [kind, count] of this.held) this.logger.warn({ event: "lines-held", kind, count }, `${count} ${kind} line(s) held back in ${this.windowMs / 1000} s (more than ${this.perWindow}); the metrics count them all`);
+      this.used.clear();
+      this.held.clear();
+      this.windowStart = now;
+    }
+    const used = (this.used.get(event) ?? 0) + 1;
+    this.used.set(event, used);
+    if (used <= this.perWindow) return true;
+    this.held.set(event, (this.held.get(event) ?? 0) + 1);
+    return false;
+  }
+}

@@ -29,6 +29,7 @@ import { Session, Subscription } from "./session.js";
 import type { AppliedSlot } from "./applied.js";
 import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
+import { LineBudget } from "./log.js";
 
 const SERVER_NAME = "gradline/0.1.0";
 /** Error replies logged per connection; the rest are only counted. */
@@ -85,6 +86,8 @@ class Server implements GradlineServer {
   /** Set once close() is called: HTTP replies from then on close their keep-alive connection. */
   private closing: Promise<void> | undefined;
   private nextSessionId = 1;
+  /** Lines of the events anyone can cause, per kind and window. */
+  private readonly lines: LineBudget;
   /** Error replies logged per connection (the map lets closed sessions go). */
   private readonly errorLines = new WeakMap<Session, number>();
   /** Requests of every session awaiting their reply, and who waits for none to be left. */
@@ -100,6 +103,7 @@ class Server implements GradlineServer {
     private readonly options: ResolvedServerOptions,
   ) {
     this.tokens = new TokenCheck(options.tokens);
+    this.lines = new LineBudget(options.logger);
     this.host = this.tokens.open && !isLoopback(options.host) ? "127.0.0.1" : options.host;
     this.metrics = serverMetrics({
       connections: () => this.sessions.size,
@@ -152,7 +156,7 @@ class Server implements GradlineServer {
         this.sessions.add(session);
         this.metrics.connectionsTotal.inc();
         const remote = Buffer.from(ws.getRemoteAddressAsText()).toString();
-        this.options.logger.info({ event: "connection", session: session.id, remote }, `connection ${session.id} from ${remote}`);
+        if (this.lines.allow("connection")) this.options.logger.info({ event: "connection", session: session.id, remote }, `connection ${session.id} from ${remote}`);
       },
       message: (ws, data, isBinary) => this.onFrame(ws.getUserData().session, data, isBinary),
       drain: (ws) => ws.getUserData().session.drained(),
@@ -160,7 +164,7 @@ class Server implements GradlineServer {
         const { session } = ws.getUserData();
         session.closed();
         this.sessions.delete(session);
-        this.options.logger.info({ event: "disconnection", session: session.id, code }, `connection ${session.id} closed (${code})`);
+        if (this.lines.allow("disconnection")) this.options.logger.info({ event: "disconnection", session: session.id, code }, `connection ${session.id} closed (${code})`);
       },
     });
     this.app.get("/healthz", (res) => {
@@ -251,7 +255,7 @@ class Server implements GradlineServer {
     // who knocked and why, never what token it showed
     const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
     const why = answer.body.trim();
-    this.options.logger.warn({ event: "upgrade-refused", remote, status, reason: why }, `connection from ${remote} refused: ${status} (${why})`);
+    if (this.lines.allow("upgrade-refused")) this.options.logger.warn({ event: "upgrade-refused", remote, status, reason: why }, `connection from ${remote} refused: ${status} (${why})`);
     this.refuse(res, status, answer);
   }
 
@@ -584,7 +588,7 @@ class Server implements GradlineServer {
   private logErrorReply(session: Session, code: string, seq: Seq | undefined, model: string | undefined): void {
     const logged = (this.errorLines.get(session) ?? 0) + 1;
     this.errorLines.set(session, logged);
-    if (logged > ERROR_LINES) return;
+    if (logged > ERROR_LINES || !this.lines.allow("error-reply")) return;
     const about = `${seq === undefined ? "" : ` to request ${seq}`}${model === undefined ? "" : ` on model ${model}`}`;
     this.options.logger.info({ event: "error-reply", session: session.id, code, seq, model }, `error ${code}${about} (connection ${session.id})`);
     if (logged === ERROR_LINES) this.options.logger.warn({ event: "error-reply-limit", session: session.id }, `connection ${session.id}: ${ERROR_LINES} error replies logged; further ones are counted in /metrics only`);

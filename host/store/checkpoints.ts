@@ -96,24 +96,32 @@ export class CheckpointStore {
     return { models, rejected };
   }
 
-  /**
-   * Renames a current checkpoint that could not be used to `.ckpt.damaged`, so the
-   * next save does not push it over the good previous generation. Best effort.
-   */
-  /** Copies a file of the folder to `<file>.damaged` (or .damaged-2, … beside an older copy) and returns the copy's name. */
+  /** Copies a file of the folder to `<file>.damaged` (or .damaged-2, … beside an older copy), synced, and returns the copy's name. */
   async keepCopy(file: string): Promise<string> {
     for (let n = 1; ; n++) {
       const name = `${file}.damaged${n === 1 ? "" : `-${n}`}`;
       try {
         await copyFile(join(this.folder, file), join(this.folder, name), constants.COPYFILE_EXCL);
-        await syncFolder(this.folder);
-        return name;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") continue;
+        throw error;
       }
+      // the copy's bytes on disk before its name: a round may delete the original next
+      const copy = await open(join(this.folder, name), "r+");
+      try {
+        await copy.sync();
+      } finally {
+        await copy.close();
+      }
+      await syncFolder(this.folder);
+      return name;
     }
   }
 
+  /**
+   * Renames a current checkpoint that could not be used to `.ckpt.damaged`, so the
+   * next save does not push it over the good previous generation. Best effort.
+   */
   async setAside(model: string): Promise<void> {
     const path = this.pathOf(model);
     await rename(path, `${path}.damaged`).then(() => syncFolder(this.folder), () => {});

@@ -20,7 +20,7 @@ describe("demo", () => {
 
   it("learns the line's true coefficients within 10% while it drifts", async () => {
     const lines: string[] = [];
-    const result = await runDemo({ url: server.url, model: "demo-a", batches: 2000, rows: 32, rate: 0, seed: 5, log: (l) => lines.push(l) });
+    const result = await runDemo({ url: server.url, model: "demo-a", batches: 2000, rows: 32, rate: 0, seed: 5, changeAt: 1200, log: (l) => lines.push(l) });
     // every batch is a step, except those refused (NaN) and those left out entirely (frozen sensors)
     expect(result.learned.step + result.rejected).toBeLessThanOrEqual(2000);
     expect(result.learned.step + result.rejected).toBeGreaterThan(1950);
