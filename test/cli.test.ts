@@ -1,7 +1,7 @@
 // The `gradline` command as a newcomer meets it, through the real process: help per
 // command, --version, usage errors with the error as the last line, values that
 // look like options, URLs that are not, and the data-folder messages.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -162,9 +162,28 @@ describe("gradline serve's log", () => {
   });
 
   it("takes --log-level, and refuses a level it does not know", async () => {
-    const quiet = await spawnServer(["--data", "", "--port", "0", "--workers", "0", "--log-level", "debug"]);
-    quiet.child.kill("SIGTERM");
-    expect(await quiet.exited).toBe(0);
+    const { connect } = await import("../host/index.js");
+    const verbose = await spawnServer(["--data", "", "--port", "0", "--workers", "0", "--log-level", "debug"]);
+    const client = await connect(verbose.url);
+    await client.create("chatty", { inputs: 1, outputs: 1 });
+    for (let i = 0; i < 3; i++) await client.train("chatty", new Float32Array([i]), new Float32Array([i]));
+    client.close();
+    verbose.child.kill("SIGTERM");
+    expect(await verbose.exited).toBe(0);
+    expect(verbose.output().match(/DEBUG: step \d+ of chatty \(1 rows, loss /g)).toHaveLength(3);
+    // at warn, not even "listening" is said: the port tells when it serves
+    const port = await freePort();
+    const quiet = spawn(process.execPath, [cli, "serve", "--data", "", "--port", String(port), "--workers", "0", "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+    let said = "";
+    quiet.stdout!.on("data", (chunk) => (said += chunk));
+    quiet.stderr!.on("data", (chunk) => (said += chunk));
+    for (let tries = 0; !(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)); tries++) {
+      if (tries > 400) throw new Error(`never served: ${said}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    quiet.kill("SIGTERM");
+    expect(await new Promise((resolve) => quiet.on("close", resolve))).toBe(0);
+    expect(said).toBe("");
     const refused = await gradline(["serve", "--data", "", "--log-level", "loud"]);
     expect(refused.code).toBe(2);
     expect(lastLine(refused.stderr)).toBe("gradline: --log-level: must be one of debug, info, warn, error, silent (got \"loud\")");

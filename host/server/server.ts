@@ -497,6 +497,8 @@ class Server implements GradlineServer {
       series.step.value = result.step;
       session.send(ack(result));
       this.metrics.stepLatency.observe((performance.now() - received) / 1000);
+      // only at --log-level debug (pino's debug is a no-op above it): one line per step
+      this.options.logger.debug({ event: "train", session: session.id, model: entry.name, seq, rows, step: result.step, loss: result.loss }, `step ${result.step} of ${entry.name} (${rows} rows, loss ${result.loss})`);
       for (const listener of entry.listeners) listener.stepped(entry);
       for (const anomaly of result.anomalies) series.anomalies[anomaly.kind].value++;
       if (result.drift) {
