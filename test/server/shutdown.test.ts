@@ -87,7 +87,7 @@ describe("server shutdown", () => {
     clearInterval(poll);
     socket.destroy();
     expect(Date.now() - stopped).toBeLessThan(5000);
-    expect((await readdir(data)).sort()).toEqual(["line.ckpt", "line.ckpt.prev"]);
+    expect((await readdir(data)).sort()).toEqual([".gradline.lockname", "line.ckpt", "line.ckpt.prev"]);
   });
 
   it("refuses uWebSockets.js's pure-JS fallback unless allowed", async () => {
