@@ -15,17 +15,17 @@ import { train, trainUsage } from "./cli/train.js";
 const overview = `usage: gradline <command> [options]
 
 commands:
-  serve    run the server: WebSocket protocol on /, GET /healthz, GET /metrics
-  train    train a model on a CSV file, in-process or on a server, with progressive validation
-  models   list a server's models
-  inspect  show a model: options, step, loss, W and b, importance, anomaly and drift state
-  export   write a model to a file (JSON or MessagePack) that import restores bit for bit
-  import   create a model on a server from an exported file
-  predict  write a CSV of a model's predictions for a CSV of inputs
-  setpoint recommend the inputs that bring a model's predictions to a target
-  demo     stream a simulated chemical line into a server and print the model converging
-  seed     train the source document's PyTorch example and print its loss curve
-  help     print this text (gradline <command> --help: that command's options)
+  serve     run the server: WebSocket protocol on /, GET /healthz, GET /metrics
+  train     train a model on a CSV file, in-process or on a server, with progressive validation
+  models    list a server's models
+  inspect   show a model: options, step, loss, W and b, importance, anomaly and drift state
+  export    write a model to a file (JSON or MessagePack) that import restores bit for bit
+  import    create a model on a server from an exported file
+  predict   write a CSV of a model's predictions for a CSV of inputs
+  setpoint  recommend the inputs that bring a model's predictions to a target
+  demo      stream a simulated chemical line into a server and print the model converging
+  seed      train the source document's PyTorch example and print its loss curve
+  help      print this text (gradline <command> --help: that command's options)
 
 gradline --version prints the version.`;
 

@@ -9,6 +9,7 @@ import { CommandFailure, UsageError } from "./args.js";
 /** A row that cannot be used: where, and why. Lines count from 1, the header's included; a quoted field may span lines: the record's last. */
 export interface BadRow { line: number; reason: string }
 
+/** A row's values are in a buffer reused for the next row: copy them out before asking for it. */
 export type CsvItem =
   | { kind: "row"; line: number; values: Float64Array }
   | { kind: "bad"; line: number; reason: string };
@@ -42,12 +43,14 @@ export async function openCsv(file: string, columns: readonly string[] | undefin
     stream.pipe(parser);
     let index: number[] | undefined;
     let names: string[] = [];
+    let values = new Float64Array(0);
     try {
       for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
         yield* skipped.splice(0);
         if (index === undefined) {
           index = indexOf(record, columns, file);
           names = record;
+          values = new Float64Array(index.length);
           onHeader?.(record);
           continue;
         }
@@ -56,7 +59,6 @@ export async function openCsv(file: string, columns: readonly string[] | undefin
           yield { kind: "bad", line, reason: `${record.length} fields where the header has ${names.length}` };
           continue;
         }
-        const values = new Float64Array(index.length);
         let reason: string | undefined;
         for (let i = 0; i < index.length; i++) {
           const text = record[index[i]!]!;
