@@ -93,5 +93,5 @@ function indexOf(header: string[], columns: readonly string[] | undefined, file:
   });
 }
 
-/** csv-parse's messages go on after the first sentence with its options' names. */
-const firstSentence = (message: string): string => message.replace(/ instead of .*$/, "").replace(/^[A-Za-z ]+: /, "");
+/** csv-parse's messages go on, after what went wrong, with a list of its options' names. */
+const firstSentence = (message: string): string => message.replace(/ instead of .*$/, "");
