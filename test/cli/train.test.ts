@@ -37,8 +37,8 @@ async function libraryRun(rows: number[][], m: number, n: number, batch: number,
     const predicted = model.predict(x); // before the step: progressive validation
     for (let i = 0; i < y.length; i++) {
       const error = predicted[i]! - y[i]!;
-      absolute[i % n] += Math.abs(error);
-      squared[i % n] += error * error;
+      absolute[i % n]! += Math.abs(error);
+      squared[i % n]! += error * error;
     }
     model.train(x, y);
   }
