@@ -155,7 +155,7 @@ export async function train(args: string[]): Promise<number> {
     }
     const where = await target.finish();
     const lines = [
-      `trained ${trained} rows in ${batches} batches of up to ${batch} rows: model ${name} ${where}, step ${step}, last loss ${loss === undefined ? "-" : loss.toPrecision(6)}`,
+      `trained ${trained} rows in ${batches} batch${batches === 1 ? "" : "es"} of up to ${batch} rows: model ${name} ${where}, step ${step}, last loss ${loss === undefined ? "-" : loss.toPrecision(6)}`,
     ];
     if (bad.length > 0) {
       bad.sort((a, b) => a.line - b.line);
