@@ -1,31 +1,15 @@
 // The `gradline` command as a newcomer meets it, through the real process: help per
 // command, --version, usage errors with the error as the last line, values that
 // look like options, URLs that are not, and the data-folder messages.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli, gradline, lastLine } from "./helpers/cli.js";
 import { freePort, serverRefuses, spawnServer } from "./helpers/serverProcess.js";
-
-const cli = fileURLToPath(new URL("../dist/host/cli.js", import.meta.url));
-const run = promisify(execFile);
-
-/** Runs `gradline …`; resolves with exit code, stdout and stderr (never rejects). */
-async function gradline(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-const lastLine = (text: string) => text.trimEnd().split("\n").at(-1);
 
 let folder = "";
 beforeAll(async () => {
@@ -41,7 +25,7 @@ describe("gradline, the command", () => {
     expect((await gradline(["--version"])).stdout).toBe(`gradline ${pkg.version} (Node ${process.version})\n`);
     const overview = await gradline(["--help"]);
     expect(overview.code).toBe(0);
-    expect(overview.stdout).toMatch(/serve .*\n.*demo .*\n.*seed /);
+    expect(overview.stdout).toMatch(/serve .*\n(.*\n)*.*demo .*\n.*seed /);
     const serve = await gradline(["serve", "--help"]);
     expect(serve.stdout.startsWith("usage: gradline serve [options]")).toBe(true);
     expect(serve.stdout).toContain("--reuse-port");
@@ -51,12 +35,65 @@ describe("gradline, the command", () => {
     expect(seed.stdout).not.toContain("--reuse-port");
   });
 
+  it("prints the help of every command: its usage line, and only its own options", async () => {
+    const own: Record<string, string> = {
+      train: "--on-bad-row A", models: "--json", inspect: "--json", export: "--format F", import: "--model NAME",
+      predict: "--outputs y1,y2", setpoint: "--max-move X",
+    };
+    const overview = (await gradline(["help"])).stdout;
+    for (const [command, option] of Object.entries(own)) {
+      const help = await gradline([command, "--help"]);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout.startsWith(`usage: gradline ${command} `), command).toBe(true);
+      expect(help.stdout, command).toContain(option);
+      expect(help.stdout, command).not.toContain("--reuse-port");
+      expect(overview).toMatch(new RegExp(`\\n  ${command} +\\S`));
+    }
+    // the commands that talk to a server say where it is
+    for (const command of ["models", "inspect", "export", "import", "predict", "setpoint", "train"]) {
+      expect((await gradline([command, "-h"])).stdout, command).toContain("--server URL");
+    }
+  });
+
+  it("answers a new command's bad arguments with its usage line and one clear line last, exit 2", async () => {
+    const csv = join(folder, "two.csv");
+    await writeFile(csv, "a,y\n1,2\n");
+    const cases: [string[], string][] = [
+      [["train"], "gradline: name the CSV file to train on"],
+      [["train", csv], "gradline: --inputs and --outputs are required: the columns of"],
+      [["train", csv, "--inputs", "a", "--outputs", "a"], `gradline: column "a" is both an input and an output`],
+      [["train", csv, "--inputs", "a,,b", "--outputs", "y"], "gradline: --inputs must be comma-separated column names"],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--batch", "0"], "gradline: --batch must be an integer >= 1 (got \"0\")"],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--on-bad-row", "ignore"], `gradline: --on-bad-row must be stop or skip (got "ignore")`],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--optimizer", "rmsprop"], `gradline: --optimizer must be sgd, momentum or adam (got "rmsprop")`],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--lr", "fast"], `gradline: --lr must be a number (got "fast")`],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--lr", "-1"], "gradline: options.optimizer.lr must be"],
+      [["train", csv, "--inputs", "b", "--outputs", "y"], `gradline: column "b" is not in the header of ${csv} (its columns: a, y)`],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--server", "localhost:8080"], `gradline: --server must be a ws:// or wss:// URL`],
+      [["train", csv, "--inputs", "a", "--outputs", "y", "--server", "ws://127.0.0.1:9/", "--save", "m.json"], "gradline: --save is for in-process training"],
+      [["inspect"], "gradline: name the model to inspect"],
+      [["inspect", "no/such"], `gradline: "no/such" is not a model name`],
+      [["export", "m", "--format", "xml"], `gradline: --format must be json or msgpack (got "xml")`],
+      [["import"], "gradline: name the model file to import"],
+      [["predict", "m"], "gradline: name the CSV file of inputs to predict for"],
+      [["setpoint", "m"], "gradline: --target is required"],
+      [["models", "extra"], `gradline: unexpected argument "extra"`],
+    ];
+    for (const [args, message] of cases) {
+      const result = await gradline(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(lastLine(result.stderr), args.join(" ")).toContain(message);
+      expect(result.stderr.split("\n")[0], args.join(" ")).toMatch(new RegExp(`^usage: gradline ${args[0]} .*\\(gradline ${args[0]} --help lists the options\\)$`));
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it("answers a usage error with the command's usage line and the error last, exit 2", async () => {
     const cases: [string[], Record<string, string>, string][] = [
       [["serve", "--port", "-1", "--data", ""], {}, "gradline: --port: must be an integer from 0 to 65535 (got -1)"],
       [["serve", "--data", ""], { GRADLINE_PORT: "abc" }, `gradline: GRADLINE_PORT="abc": must be an integer`],
       [["seed", "--bogus"], {}, "gradline: Unknown option '--bogus'"],
-      [["frob"], {}, `gradline: unknown command "frob": the commands are serve, demo, seed and help`],
+      [["frob"], {}, `gradline: unknown command "frob": the commands are serve, train, models, inspect, export, import, predict, setpoint, demo, seed and help`],
       [["demo", "--url", "127.0.0.1:8080"], {}, `gradline: --url must be a ws:// or wss:// URL, such as ws://127.0.0.1:8080/ (got "127.0.0.1:8080")`],
       [["demo"], { GRADLINE_URL: "localhost:8080" }, `(got "localhost:8080" from GRADLINE_URL)`],
     ];

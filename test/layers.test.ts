@@ -20,6 +20,7 @@ const allowed: Record<string, string[]> = {
   pool: ["base", "kernel", "engine"],
   server: ["base", "kernel", "engine", "pool", "protocol", "store"],
   demo: ["base", "engine", "client", "server"],
+  cli: ["base", "engine", "pool", "client", "protocol", "server", "demo"],
   // the package's entry points and the command line gather everything
   "index.ts": ["*"],
   "cli.ts": ["*"],

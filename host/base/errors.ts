@@ -182,6 +182,10 @@ export const errors = {
       { model, field },
     ),
 
+  /** An import names a model that exists: an import never overwrites. */
+  taken: (model: string) =>
+    new GradlineError("E_CONFLICT", `model "${model}" already exists; an import creates a new model: delete it first, or import under another name`, { model }),
+
   /** A size or count limit; `advice` says what to do instead. */
   limit: (what: string, value: number, max: number, advice: string) =>
     new GradlineError("E_LIMIT", `${what} is ${value}, over the limit of ${max}; nothing was done. ${advice}`, { what, value, max }),

@@ -201,6 +201,17 @@ export class GradlineClient {
     return paramsOf(await this.request({ type: "params", model }));
   }
 
+  /** The model's snapshot (its whole state: options, parameters, optimiser, statistics, detectors) at its last committed step. */
+  async export(model: string): Promise<{ model: string; step: number; version: number; snapshot: Uint8Array }> {
+    const reply = await this.request({ type: "export", model });
+    return { model, step: reply.step as number, version: reply.version as number, snapshot: reply.snapshot as Uint8Array };
+  }
+
+  /** A new model named `model` from a snapshot that export gave; E_CONFLICT when the name is taken. */
+  async import(model: string, snapshot: Uint8Array): Promise<ModelInfo> {
+    return infoOf((await this.request({ type: "import", model, snapshot })) as unknown as ModelReply);
+  }
+
   async list(): Promise<ModelInfo[]> {
     return (await this.request({ type: "list" })).models as ModelInfo[];
   }

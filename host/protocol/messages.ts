@@ -34,15 +34,19 @@ export interface SetpointRequestMessage {
   method?: "auto" | "newton" | "fista";
 }
 export interface DeleteRequest { type: "delete"; seq: Seq; model: string }
+/** The model's snapshot (its whole state, docs/PROTOCOL.md §7.2), answered with a `snapshot` reply. */
+export interface ExportRequest { type: "export"; seq: Seq; model: string }
+/** A new model from a snapshot an export gave; the name must be free. */
+export interface ImportRequest { type: "import"; seq: Seq; model: string; snapshot: Uint8Array }
 
 export type Request =
   | HelloRequest | CreateRequest | OpenRequest | TrainRequest | PredictRequest | ParamsRequest
-  | SubscribeRequest | UnsubscribeRequest | ListRequest | DeleteRequest | SetpointRequestMessage;
+  | SubscribeRequest | UnsubscribeRequest | ListRequest | DeleteRequest | SetpointRequestMessage | ExportRequest | ImportRequest;
 
 export type RequestType = Request["type"];
 
 export const REQUEST_TYPES: readonly RequestType[] = Object.freeze([
-  "hello", "create", "open", "train", "predict", "params", "subscribe", "unsubscribe", "list", "delete", "setpoint",
+  "hello", "create", "open", "train", "predict", "params", "subscribe", "unsubscribe", "list", "delete", "setpoint", "export", "import",
 ]);
 
 // ---- server → client -------------------------------------------------------
@@ -117,11 +121,14 @@ export interface SetpointReply {
   active: ("lower" | "upper" | "move-down" | "move-up" | "fixed" | null)[]; reachable: boolean;
 }
 
+/** The answer to export: the snapshot of the last committed step, with its step and version. */
+export interface SnapshotReply { type: "snapshot"; seq: Seq; model: string; version: number; step: number; snapshot: Uint8Array }
+
 /** seq is present when the error answers a request whose seq could be read. */
 export interface ErrorReply { type: "error"; seq?: Seq; code: string; message: string; model?: string }
 
 export type Reply =
   | WelcomeReply | ModelReply | AckReply | PredictionReply | ParamsReply | UpdatePush
-  | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | DriftPush | SetpointReply | ErrorReply;
+  | SubscribedReply | UnsubscribedReply | ModelsReply | DeletedReply | DeletedPush | DriftPush | SetpointReply | SnapshotReply | ErrorReply;
 
 export { MODEL_NAME } from "../base/names.js";

@@ -63,7 +63,10 @@ export function parseRequest(value: unknown): Request {
       return { type: "list", seq };
     case "setpoint":
       return setpointRequest(value, seq);
+    case "import":
+      return { type: "import", seq, model: modelName(value), snapshot: bin(value, "snapshot") };
     case "open":
+    case "export":
     case "params":
     case "unsubscribe":
     case "delete":
@@ -155,6 +158,14 @@ function floats(map: Fields, field: string, slot: 0 | 1): Float32Array {
   const out = bounce[slot]!.subarray(0, length);
   new Uint8Array(out.buffer, 0, value.byteLength).set(value);
   return out;
+}
+
+/** A bin, copied: the frame's bytes are not kept past the request. */
+function bin(map: Fields, field: string): Uint8Array {
+  const value = own(map, field);
+  if (value === undefined) throw errors.field(field, "is missing");
+  if (!(value instanceof Uint8Array)) throw errors.field(field, `must be bin (got ${describe(value)})`);
+  return value.slice();
 }
 
 function optional<T>(map: Fields, field: string, read: (map: Fields, field: string) => T): T | undefined {

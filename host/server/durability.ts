@@ -10,7 +10,7 @@ import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";
 import { FolderLocked, lockFolder, SECRET_FILE, type FolderLock } from "../store/lock.js";
-import { WriteAheadLog, trainData, type WalRecord } from "../store/wal.js";
+import { WriteAheadLog, trainData, type WalEntry, type WalRecord } from "../store/wal.js";
 import { ModelEntry, type Registry, type ServingEngine } from "./registry.js";
 import type { TrainResult } from "../engine/model.js";
 import type { Logger } from "./log.js";
@@ -232,9 +232,11 @@ export class Durability {
       const entry = this.models.get(record.model);
       if (entry && entry.lsn >= record.lsn) continue; // its checkpoint holds it
       switch (record.kind) {
-        case "create": {
+        case "create":
+        case "import": {
           if (entry) remove(entry); // deleted and created again: the delete's record was covered
-          const created = this.newEntry(record.model, this.engine.createModel(asOptions(record.options)));
+          const model = record.kind === "create" ? this.engine.createModel(asOptions(record.options)) : this.engine.restoreModel(record.snapshot);
+          const created = this.newEntry(record.model, model);
           created.lsn = record.lsn;
           created.checkpointLsn = created.floor = record.lsn - 1;
           add(created);
@@ -287,13 +289,22 @@ export class Durability {
 
   /** Makes a new model durable: logged (wal) or checkpointed (checkpoint mode) before `done`. */
   create(entry: ModelEntry, options: ResolvedModelOptions, done: (error?: GradlineError) => void): void {
+    this.logNew(entry, { kind: "create", model: entry.name, options }, done);
+  }
+
+  /** Makes a model imported from a snapshot durable, as create does: its log record holds the snapshot. */
+  importModel(entry: ModelEntry, snapshot: Uint8Array, done: (error?: GradlineError) => void): void {
+    this.logNew(entry, { kind: "import", model: entry.name, snapshot }, done);
+  }
+
+  private logNew(entry: ModelEntry, record: WalEntry & { kind: "create" | "import" }, done: (error?: GradlineError) => void): void {
     const lsn = this.wal ? this.wal.next : ++this.counter;
     entry.lsn = lsn;
     entry.checkpointLsn = entry.floor = lsn - 1;
     if (this.wal) {
-      this.append({ kind: "create", model: entry.name, options }, "create", done);
+      this.append(record, record.kind, done);
     } else if (this.store) {
-      this.saveEntry(entry).then(() => done(), (error: unknown) => done(this.fault("writing a checkpoint", error, "create")));
+      this.saveEntry(entry).then(() => done(), (error: unknown) => done(this.fault("writing a checkpoint", error, record.kind)));
     } else {
       done();
     }

@@ -8,12 +8,13 @@ import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
 import { errors, GradlineError } from "../base/errors.js";
 import type { Samples, TrainResult } from "../engine/model.js";
 import { resolveModelOptions } from "../engine/options.js";
+import { decodeSnapshot } from "../engine/snapshot.js";
 import { setpointDefaults, setpointIterationCost } from "../engine/setpoint.js";
 import { createEngine } from "../pool/index.js";
 import { decode, encode, encodeAck } from "../protocol/codec.js";
 import {
-  PROTOCOL_VERSION, type AckReply, type CreateRequest, type ErrorReply, type ModelReply, type ModelsReply,
-  type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
+  PROTOCOL_VERSION, type AckReply, type CreateRequest, type ErrorReply, type ImportRequest, type ModelReply, type ModelsReply,
+  type ParamsReply, type PredictionReply, type SetpointReply, type SnapshotReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
 import { covers, presentedToken, TokenCheck, unauthorized } from "./auth.js";
@@ -366,13 +367,21 @@ class Server implements GradlineServer {
       }
       case "delete":
         return this.delete(session, request.seq, this.entry(request.model));
+      case "export": {
+        // the last committed step, as params reads it
+        const entry = this.entry(request.model);
+        const { step, version } = entry.model.progress();
+        return this.reply(session, { type: "snapshot", seq: request.seq, model: request.model, version, step, snapshot: entry.model.snapshot() } satisfies SnapshotReply);
+      }
+      case "import":
+        return this.import(session, request);
     }
   }
 
   /** Refuses a request the session's token does not grant, before anything is done. */
   private authorize(grant: ResolvedGrant, request: Request): void {
     if ("model" in request && !covers(grant, request.model)) throw errors.forbidden(`address model "${request.model}" (its prefixes: ${grant.prefixes.map((p) => JSON.stringify(p)).join(", ")})`);
-    if (grant.readOnly && (request.type === "create" || request.type === "train" || request.type === "delete")) throw errors.forbidden(`${request.type}: it is read-only`);
+    if (grant.readOnly && (request.type === "create" || request.type === "train" || request.type === "delete" || request.type === "import")) throw errors.forbidden(`${request.type}: it is read-only`);
   }
 
   private create(session: Session, request: CreateRequest): void {
@@ -390,14 +399,8 @@ class Server implements GradlineServer {
       }
       return this.reply(session, { type: "model", seq: request.seq, created: false, ...existing.info() } satisfies ModelReply);
     }
-    this.durability.checkWritable("create");
-    if (this.models.size >= this.options.maxModels) throw errors.limit("models on this server", this.models.size + 1, this.options.maxModels, "Delete models that are no longer needed.");
-    const grant = session.grant;
-    if (grant.maxModels !== Infinity) {
-      const held = [...this.models.values()].filter((entry) => covers(grant, entry.name)).length;
-      if (held >= grant.maxModels) throw errors.limit("models this token covers", held + 1, grant.maxModels, "Delete models that are no longer needed.");
-    }
-    this.checkMemory(request.config);
+    const { inputs, outputs } = resolveModelOptions(request.config);
+    this.admit(session, "create", inputs, outputs);
     const entry = this.durability.newEntry(request.model, this.engine.createModel(request.config));
     // registered now, so trains pipelined behind the create are logged after it; answered once it is durable
     this.add(entry);
@@ -414,9 +417,44 @@ class Server implements GradlineServer {
     });
   }
 
+  /** Refuses a new model the folder, the server's or the token's model count, or the memory limits cannot take. */
+  private admit(session: Session, what: "create" | "import", inputs: number, outputs: number): void {
+    this.durability.checkWritable(what);
+    if (this.models.size >= this.options.maxModels) throw errors.limit("models on this server", this.models.size + 1, this.options.maxModels, "Delete models that are no longer needed.");
+    const grant = session.grant;
+    if (grant.maxModels !== Infinity) {
+      const held = [...this.models.values()].filter((entry) => covers(grant, entry.name)).length;
+      if (held >= grant.maxModels) throw errors.limit("models this token covers", held + 1, grant.maxModels, "Delete models that are no longer needed.");
+    }
+    this.checkMemory(inputs, outputs);
+  }
+
+  /**
+   * A new model from a snapshot: validated as a checkpoint's would be (decodeSnapshot)
+   * before anything is registered, made durable (logged with the snapshot, or
+   * checkpointed) before the reply, like a create.
+   */
+  private import(session: Session, request: ImportRequest): void {
+    if (this.models.get(request.model)) throw errors.taken(request.model);
+    const { options } = decodeSnapshot(request.snapshot);
+    this.admit(session, "import", options.inputs, options.outputs);
+    const entry = this.durability.newEntry(request.model, this.engine.restoreModel(request.snapshot));
+    this.add(entry);
+    this.begin(session);
+    this.durability.importModel(entry, request.snapshot, (error) => {
+      this.end(session);
+      if (!error) {
+        const { inputs, outputs, optimizer } = entry.config;
+        this.options.logger.info({ event: "import", session: session.id, model: entry.name, inputs, outputs, step: entry.model.progress().step }, `model ${entry.name} imported (${inputs} → ${outputs}, ${optimizer.type}, step ${entry.model.progress().step}) by connection ${session.id}`);
+        return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+      }
+      if (this.models.get(entry.name) === entry) this.forget(entry);
+      this.fail(session, error, request.seq, entry.name);
+    });
+  }
+
   /** Refuses a model whose memory would pass maxModelBytes, or take the server past maxMemory. */
-  private checkMemory(config: CreateRequest["config"]): void {
-    const { inputs, outputs } = resolveModelOptions(config);
+  private checkMemory(inputs: number, outputs: number): void {
     const bytes = this.engine.modelBytes(inputs, outputs);
     if (bytes > this.options.maxModelBytes) {
       throw errors.limit(`memory of a ${outputs}×${inputs} model (bytes)`, bytes, this.options.maxModelBytes, "Use fewer inputs or outputs.");

@@ -1,4 +1,4 @@
-// The write-ahead log: every accepted create, train and delete, appended in arrival
+// The write-ahead log: every accepted create, import, train and delete, appended in arrival
 // order before it is applied or acknowledged. Group commit: records that arrive
 // while a synced write (O_DSYNC) is under way go out together in the next one, so
 // under load one sync covers many batches and an idle server syncs each at once.
@@ -21,6 +21,8 @@ export type WalEntry =
   | { kind: "create"; model: string; options: ResolvedModelOptions }
   | { kind: "train"; model: string; client: string | null; seq: number; x: Float32Array; y: Float32Array }
   | { kind: "delete"; model: string }
+  /** A model created from a snapshot (the protocol's import): the snapshot's bytes, as sent. */
+  | { kind: "import"; model: string; snapshot: Uint8Array }
   /** A logged train that could not be applied after all (engine queue full, memory): a replay skips it. */
   | { kind: "cancel"; model: string; target: number };
 
@@ -40,7 +42,7 @@ export interface WalDamage {
   torn: boolean;
 }
 
-const KIND = { create: 1, train: 2, delete: 3, cancel: 4 } as const;
+const KIND = { create: 1, train: 2, delete: 3, cancel: 4, import: 5 } as const;
 const FRAME = 8;
 const PREFIX = "wal-";
 const SUFFIX = ".log";
@@ -61,9 +63,10 @@ const fixedBytes = (kind: number): number => 16 + (kind === KIND.train ? 16 : ki
 export function encodeRecord(record: WalRecord): Uint8Array {
   const name = utf8.encode(record.model);
   const client = record.kind === "train" && record.client !== null ? utf8.encode(record.client) : new Uint8Array(0);
-  const config = record.kind === "create" ? packr.pack(record.options) : new Uint8Array(0);
+  // the trailing data of a create (its options) or an import (its snapshot)
+  const config = record.kind === "create" ? packr.pack(record.options) : record.kind === "import" ? record.snapshot : new Uint8Array(0);
   // body: u8 kind, u8 0, u16 name, u16 client, u16 0, f64 lsn,
-  // [f64 seq, u32 x bytes, u32 y bytes | u32 config bytes, u32 0 | f64 target], name, client, pad, data
+  // [f64 seq, u32 x bytes, u32 y bytes | u32 config or snapshot bytes, u32 0 | f64 target], name, client, pad, data
   const fixed = fixedBytes(KIND[record.kind]);
   const head = pad8(fixed + name.length + client.length);
   const xBytes = record.kind === "train" ? record.x.byteLength : 0;
@@ -81,7 +84,7 @@ export function encodeRecord(record: WalRecord): Uint8Array {
     view.setFloat64(b + 16, record.seq, true);
     view.setUint32(b + 24, xBytes, true);
     view.setUint32(b + 28, yBytes, true);
-  } else if (record.kind === "create") {
+  } else if (record.kind === "create" || record.kind === "import") {
     view.setUint32(b + 16, config.length, true);
   } else if (record.kind === "cancel") {
     view.setFloat64(b + 16, record.target, true);
@@ -113,7 +116,7 @@ const MAX_BODY = 2 ** 30 + 4096;
 /**
  * Whether `bytes`, the rest of a segment from a frame that runs past its end, can be
  * the start of a write a crash cut short: a plausible length, and the body's fixed
- * fields, as far as they are there, as encodeRecord writes them (kind 1 to 4, zero
+ * fields, as far as they are there, as encodeRecord writes them (kind 1 to 5, zero
  * padding, an lsn above the previous record's); or nothing but zeros (a file extended
  * before its data reached the disk). Random or overwritten bytes fail this almost surely.
  */
@@ -133,7 +136,7 @@ function tornWrite(bytes: Uint8Array, previous: number): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) > MAX_BODY) return false;
   const body = bytes.subarray(FRAME);
-  if (body.length >= 1 && !(body[0]! >= 1 && body[0]! <= 4)) return false;
+  if (body.length >= 1 && !(body[0]! >= 1 && body[0]! <= 5)) return false;
   if (body.length >= 2 && body[1] !== 0) return false;
   if (body.length >= 8 && (body[6] !== 0 || body[7] !== 0)) return false;
   if (body.length >= 16) {
@@ -164,6 +167,11 @@ function decodeBody(body: Uint8Array): WalRecord {
       const length = view.getUint32(16, true);
       if (head + length !== body.length) throw new Error("create record length mismatch");
       return { kind: "create", lsn, model, options: unpackr.unpack(body.subarray(head)) as ResolvedModelOptions };
+    }
+    case KIND.import: {
+      const length = view.getUint32(16, true);
+      if (head + length !== body.length) throw new Error("import record length mismatch");
+      return { kind: "import", lsn, model, snapshot: body.slice(head) };
     }
     case KIND.train: {
       const seq = view.getFloat64(16, true);
