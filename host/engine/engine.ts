@@ -72,6 +72,11 @@ export class Engine implements EngineCore {
     readonly module: WebAssembly.Module,
   ) {}
 
+  /** Worker threads: none, every step runs on the calling thread. */
+  get workers(): number {
+    return 0;
+  }
+
   /** Number of live models. */
   get models(): number {
     return this.live.size;

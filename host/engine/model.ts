@@ -184,6 +184,16 @@ export class Model {
     return encodeSnapshot(this.readState());
   }
 
+  /** The snapshot after every accepted step: here at once, as every step is done when train returns (a PoolModel waits for its queue). */
+  settledSnapshot(): Promise<Uint8Array> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  /** Steps accepted and not finished: none here, train() finishes its step before it returns. */
+  get queueDepth(): number {
+    return 0;
+  }
+
   /** Replaces this model's state (options included) by a snapshot of a model with the same shape. */
   restore(bytes: Uint8Array): void {
     this.restoreState(this.decodeFor(bytes));

@@ -436,7 +436,7 @@ export class Durability {
     const trains = entry.trainsSinceCheckpoint;
     let snapshot: Uint8Array;
     try {
-      snapshot = "settledSnapshot" in entry.model ? await entry.model.settledSnapshot() : entry.model.snapshot();
+      snapshot = await entry.model.settledSnapshot();
     } catch (error) {
       if (this.models.get(entry.name) !== entry) return; // deleted meanwhile: nothing to keep
       throw error;

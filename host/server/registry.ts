@@ -103,7 +103,7 @@ export class Registry {
   /** Queued steps of every model. */
   queueDepth(): number {
     let depth = 0;
-    for (const entry of this.entries.values()) depth += "queueDepth" in entry.model ? entry.model.queueDepth : 0;
+    for (const entry of this.entries.values()) depth += entry.model.queueDepth;
     return depth;
   }
 

@@ -248,7 +248,7 @@ class Server implements GradlineServer {
   }
 
   private describeEngine(): string {
-    return "workers" in this.engine ? `${this.engine.workers} worker(s)` : "in-process engine";
+    return this.engine.workers > 0 ? `${this.engine.workers} worker(s)` : "in-process engine";
   }
 
   private refuseUpgrade(res: HttpResponse, status: string, reason: string, answer: { challenge?: string; body: string }): void {
