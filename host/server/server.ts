@@ -16,7 +16,7 @@ import {
   type ParamsReply, type PredictionReply, type SetpointReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
-import { covers, presentedToken, TokenCheck, unauthorized } from "./auth.js";
+import { covers, offeredProtocols, presentedToken, TokenCheck, unauthorized } from "./auth.js";
 import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
 
 const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
@@ -128,7 +128,8 @@ class Server implements GradlineServer {
       closeOnBackpressureLimit: 0,
       compression: uws.DISABLED,
       upgrade: (res, req, context) => {
-        const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
+        const offered = offeredProtocols(req.getHeader("sec-websocket-protocol"));
+        const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "", offered);
         if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", { body: "the server is shutting down\n" });
         const grant = this.tokens.grantFor(token);
         if (!grant) return this.refuseUpgrade(res, "401 Unauthorized", "token", unauthorized(token));
@@ -140,7 +141,7 @@ class Server implements GradlineServer {
         res.upgrade(
           { session },
           req.getHeader("sec-websocket-key"),
-          req.getHeader("sec-websocket-protocol"),
+          offered.echo, // never the token's entry
           req.getHeader("sec-websocket-extensions"),
           context,
         );
