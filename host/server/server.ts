@@ -452,6 +452,7 @@ class Server implements GradlineServer {
     this.models.delete(entry);
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
+    this.metrics.modelSamples.remove({ model: entry.name });
     this.metrics.driftEvents.remove({ model: entry.name });
     for (const kind of ANOMALY_KINDS) this.metrics.anomalies.remove({ model: entry.name, kind });
   }
@@ -492,6 +493,7 @@ class Server implements GradlineServer {
       this.samples.value += rows;
       series.loss.value = result.loss;
       series.step.value = result.step;
+      series.samples.value += rows;
       session.send(ack(result));
       this.metrics.stepLatency.observe((performance.now() - received) / 1000);
       for (const listener of entry.listeners) listener.stepped(entry);
@@ -530,6 +532,7 @@ class Server implements GradlineServer {
     entry.series = {
       loss: this.metrics.modelLoss.series(model),
       step: this.metrics.modelStep.series(model),
+      samples: this.metrics.modelSamples.series(model),
       drift: this.metrics.driftEvents.series(model),
       anomalies: { residual: anomaly("residual"), range: anomaly("range"), stuck: anomaly("stuck") },
     };
