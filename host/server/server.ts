@@ -1,5 +1,6 @@
 // The gradline server: a uWebSockets.js app speaking the MessagePack protocol on
-// "/", with GET /healthz and GET /metrics on the same port. Every frame is decoded
+// "/", with the dashboard (GET / without an upgrade), GET /healthz and GET /metrics
+// on the same port. Every frame is decoded
 // and validated before anything touches a model; a rejected one is answered with
 // an error and the connection stays open.
 import { createServer as createNetServer } from "node:net";
@@ -29,6 +30,7 @@ import { Session, Subscription } from "./session.js";
 import type { AppliedSlot } from "./applied.js";
 import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
+import { routeDashboard } from "../dashboard/route.js";
 
 const SERVER_NAME = "gradline/0.1.0";
 /** Error replies logged per connection; the rest are only counted. */
@@ -182,8 +184,9 @@ class Server implements GradlineServer {
       const body = this.metrics.registry.render();
       res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, this.closing !== undefined));
     });
+    routeDashboard(this.app, !this.tokens.open, () => this.closing !== undefined);
     this.app.any("/*", (res) => {
-      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, GET /healthz, GET /metrics\n", this.closing !== undefined));
+      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, the dashboard on GET /, GET /healthz, GET /metrics\n", this.closing !== undefined));
     });
   }
 
