@@ -29,7 +29,7 @@ interface ModelView {
   step: number;
   version: number;
   loss: number | null;
-  loss_: LossHistory;
+  lossHistory: LossHistory;
   anomalies: AnomalyHistory;
   metrics: ModelMetrics | undefined;
   /** The last poll's samples and time, for samples/s. */
@@ -46,7 +46,7 @@ const push = <T>(list: T[], value: T): void => {
   if (list.length > HISTORY) list.shift();
 };
 const totalAnomalies = (m: ModelMetrics | undefined): number | null => (m ? ANOMALY_KINDS.reduce((sum, kind) => sum + m.anomalies[kind], 0) : null);
-const describe = (error: unknown): string => (error instanceof GradlineError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error));
+const messageOf = (error: unknown): string => (error instanceof GradlineError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error));
 
 class Dashboard {
   private client: GradlineClient | undefined;
@@ -82,7 +82,7 @@ class Dashboard {
     });
     this.status("connected", "connected");
     await this.refreshModels();
-    setInterval(() => void this.refreshModels().catch((error) => this.notice(describe(error))), LIST_EVERY_MS);
+    setInterval(() => void this.refreshModels().catch((error) => this.notice(messageOf(error))), LIST_EVERY_MS);
     setInterval(() => void this.pollMetrics(), METRICS_EVERY_MS);
     void this.pollMetrics();
   }
@@ -154,11 +154,11 @@ class Dashboard {
       try {
         request = this.setpoint.read(event.target as HTMLFormElement, inputs, outputs);
       } catch (error) {
-        return this.setpoint.error(describe(error));
+        return this.setpoint.error(messageOf(error));
       }
       this.client.setpoint(view.info.model, request).then(
         (answer) => this.setpoint.show(answer, request.current as number[] | undefined),
-        (error: unknown) => this.setpoint.error(describe(error)),
+        (error: unknown) => this.setpoint.error(messageOf(error)),
       );
     });
   }
@@ -176,7 +176,7 @@ class Dashboard {
         access.textContent = "read-only";
         return this.notice("Refused: this token is read-only. It sees everything and can change nothing.");
       }
-      this.notice(`Refused: ${describe(error)}`);
+      this.notice(`Refused: ${messageOf(error)}`);
     }
   }
 
@@ -190,7 +190,7 @@ class Dashboard {
     try {
       rows = parseRows((form.elements.namedItem("csv") as HTMLTextAreaElement).value, inputs, outputs);
     } catch (error) {
-      result.textContent = describe(error);
+      result.textContent = messageOf(error);
       return;
     }
     try {
@@ -211,7 +211,7 @@ class Dashboard {
         });
       }
     } catch (error) {
-      result.textContent = describe(error);
+      result.textContent = messageOf(error);
     }
   }
 
@@ -241,7 +241,7 @@ class Dashboard {
     row.addEventListener("click", () => this.select(info.model));
     const view: ModelView = {
       info, step: info.step, version: info.version, loss: info.loss,
-      loss_: { t: [], loss: [], drifts: [] }, anomalies: { t: [], perSecond: { residual: [], range: [], stuck: [] } },
+      lossHistory: { t: [], loss: [], drifts: [] }, anomalies: { t: [], perSecond: { residual: [], range: [], stuck: [] } },
       metrics: undefined, polled: undefined, rate: null, params: undefined, pairs: [], row,
     };
     row.append(el("td", {}, info.model), ...["step", "version", "loss", "rate", "anomalies", "drift"].map((c) => el("td", { "data-column": c })));
@@ -269,20 +269,20 @@ class Dashboard {
     view.loss = update.loss;
     view.params = update;
     if (update.loss !== null) {
-      push(view.loss_.t, now());
-      push(view.loss_.loss, update.loss > 0 ? update.loss : null); // a log scale has no place for 0
+      push(view.lossHistory.t, now());
+      push(view.lossHistory.loss, update.loss > 0 ? update.loss : null); // a log scale has no place for 0
     }
     this.renderRow(view);
     if (view.info.model !== this.selected) return;
     this.renderTiles(view);
-    this.loss.show(view.loss_);
+    this.loss.show(view.lossHistory);
     renderParams(byId("params"), update.W, update.b, update.inputs, update.outputs);
     renderImportance(byId("importance"), update.importance, update.inputs, update.outputs);
   }
 
   /** A drift push: marked on the loss chart at once, not at the next poll. */
   private drifted(view: ModelView, step: number): void {
-    view.loss_.drifts.push({ t: now(), step });
+    view.lossHistory.drifts.push({ t: now(), step });
     if (view.info.model !== this.selected) return;
     const chart = byId("loss-chart");
     chart.dataset.lastDriftStep = String(step);
@@ -327,7 +327,7 @@ class Dashboard {
     byId("model-shape").textContent = `${inputs} inputs → ${outputs} output${outputs === 1 ? "" : "s"} · ${optimizer.type}`;
     this.setpoint.build(inputs, outputs);
     this.renderTiles(view);
-    this.loss.show(view.loss_);
+    this.loss.show(view.lossHistory);
     this.anomalyChart.show(view.anomalies);
     if (view.params) {
       renderParams(byId("params"), view.params.W, view.params.b, inputs, outputs);
@@ -389,5 +389,5 @@ class Dashboard {
 void new Dashboard().start().catch((error: unknown) => {
   const node = byId("status");
   node.dataset.state = "down";
-  node.textContent = `could not connect: ${describe(error)}`;
+  node.textContent = `could not connect: ${messageOf(error)}`;
 });

@@ -37,18 +37,19 @@ export class SetpointPanel {
 
   /** The request the form describes; throws with what to fix. */
   read(form: HTMLFormElement, inputs: number, outputs: number): SetpointRequest {
-    const value = (name: string): number | undefined => {
-      const text = (form.elements.namedItem(name) as HTMLInputElement).value.trim();
+    /** The number in field `what` of x_i or y_i (`of`), undefined when left empty. */
+    const value = (what: string, of: string, index: number): number | undefined => {
+      const text = (form.elements.namedItem(`${what}${index}`) as HTMLInputElement).value.trim();
       if (text === "") return undefined;
       const number = Number(text);
-      if (Number.isNaN(number)) throw new Error(`${name.replace(/\d+$/, "")} of ${name.startsWith("target") ? "y" : "x"}${Number(/\d+$/.exec(name)![0]) + 1} is not a number`);
+      if (Number.isNaN(number)) throw new Error(`the ${what} of ${of}${index + 1} is not a number`);
       return number;
     };
-    const target = Array.from({ length: outputs }, (_, j) => value(`target${j}`));
+    const target = Array.from({ length: outputs }, (_, j) => value("target", "y", j));
     if (target.some((v) => v === undefined)) throw new Error("give every output a target");
-    const lower = Array.from({ length: inputs }, (_, k) => value(`lower${k}`) ?? -Infinity);
-    const upper = Array.from({ length: inputs }, (_, k) => value(`upper${k}`) ?? Infinity);
-    const current = Array.from({ length: inputs }, (_, k) => value(`current${k}`));
+    const lower = Array.from({ length: inputs }, (_, k) => value("lower", "x", k) ?? -Infinity);
+    const upper = Array.from({ length: inputs }, (_, k) => value("upper", "x", k) ?? Infinity);
+    const current = Array.from({ length: inputs }, (_, k) => value("current", "x", k));
     const given = current.filter((v) => v !== undefined).length;
     if (given !== 0 && given !== inputs) throw new Error("give the current value of every input, or of none");
     const request: SetpointRequest = { target: target as number[], lower, upper };
