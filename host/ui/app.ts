@@ -115,6 +115,8 @@ class Dashboard {
   }
 
   private wire(): void {
+    // Escape would close the dialog and leave the page waiting for a token nobody can give
+    byId("login").addEventListener("cancel", (event) => event.preventDefault());
     byId("logout").addEventListener("click", () => {
       forgetToken();
       location.reload();
