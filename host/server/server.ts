@@ -1,8 +1,7 @@
 // The gradline server: a uWebSockets.js app speaking the MessagePack protocol on
 // "/", with the dashboard (GET / without an upgrade), GET /healthz and GET /metrics
-// on the same port. Every frame is decoded
-// and validated before anything touches a model; a rejected one is answered with
-// an error and the connection stays open.
+// on the same port. Every frame is decoded and validated before anything touches a
+// model; a rejected one is answered with an error and the connection stays open.
 import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
