@@ -63,8 +63,8 @@ export function loadAssets(tokenRequired: boolean): Assets {
   const root = packageRoot(here, "gradline");
   const require = createRequire(here);
   const files = new Map<string, Asset>();
-  const add = (path: string, file: string, headers: Record<string, string> = {}): void => {
-    files.set(path, { type: typeOf(file), body: readFileSync(file), headers });
+  const add = (path: string, file: string): void => {
+    files.set(path, { type: typeOf(file), body: readFileSync(file), headers: {} });
   };
 
   const page = join(root, "dashboard");
