@@ -78,6 +78,15 @@ describe("dashboard, live", () => {
     expect(watched.errors).toEqual([]);
   });
 
+  it("loads in a browser started with a POSIX locale (LANG=C), whose language Intl refuses", async () => {
+    const kiosk = await openPage(browser, http(), "en-US@posix");
+    await logIn(kiosk.page, TOKEN);
+    await kiosk.page.waitForFunction(() => document.querySelector("#status")?.getAttribute("data-state") === "connected", undefined, { timeout: 20_000 });
+    await kiosk.page.locator('#models tr[data-model="kiln-3"]').waitFor();
+    expect(kiosk.errors).toEqual([]);
+    await kiosk.page.close();
+  });
+
   it("shows the numbers /metrics and params hold", async () => {
     const { page } = watched;
     const text = await metrics();

@@ -17,9 +17,9 @@ export interface WatchedPage {
   urls: string[];
 }
 
-export async function openPage(browser: Browser, url: string): Promise<WatchedPage> {
-  // a locale of its own: the machine's (LANG=C gives "en-US@posix") is not a tag Intl takes
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, locale: "en-GB" });
+/** A new page (its own context: nothing in sessionStorage) with the machine's locale, or `locale`. */
+export async function openPage(browser: Browser, url: string, locale?: string): Promise<WatchedPage> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, ...(locale === undefined ? {} : { locale }) });
   const errors: string[] = [];
   const urls: string[] = [];
   page.on("console", (message) => {
