@@ -21,6 +21,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/host ./dist/host
+COPY --from=build /app/dashboard ./dashboard
 COPY --from=build /app/build/gradline.wasm ./build/gradline.wasm
 RUN mkdir -p /data && chown node:node /data
 VOLUME /data

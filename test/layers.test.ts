@@ -18,14 +18,17 @@ const allowed: Record<string, string[]> = {
   store: ["base"],
   engine: ["base", "kernel"],
   pool: ["base", "kernel", "engine"],
-  server: ["base", "kernel", "engine", "pool", "protocol", "store"],
+  server: ["base", "kernel", "engine", "pool", "protocol", "store", "dashboard"],
+  // the dashboard's files, served by the server; the page itself is ui
+  dashboard: [],
+  ui: ["base", "protocol", "client"],
   demo: ["base", "engine", "client", "server"],
   cli: ["base", "engine", "pool", "client", "protocol", "server", "demo"],
   // the package's entry points and the command line gather everything
   "index.ts": ["*"],
   "cli.ts": ["*"],
 };
-const browser = new Set(["base", "kernel", "protocol", "client"]);
+const browser = new Set(["base", "kernel", "protocol", "client", "ui"]);
 
 function sources(folder: string): string[] {
   return readdirSync(folder, { withFileTypes: true }).flatMap((e) =>

@@ -1,7 +1,7 @@
 // The WebSocket a client talks through: in Node the `ws` package (which has the
 // browser-style API and can send the token as an Authorization header); elsewhere
-// (browsers, Deno, Bun) the runtime's own, where the token travels as ?access_token=
-// because browsers cannot set headers. In Node it also keeps what `ws` tells of a
+// (browsers, Deno, Bun) the runtime's own, which cannot set headers: the token then
+// travels as an offered subprotocol, out of the URL and so out of logs and history. In Node it also keeps what `ws` tells of a
 // failed opening (the HTTP answer to the upgrade, or the network error), so that the
 // client can say which failure it was; a browser's WebSocket tells neither.
 
@@ -36,7 +36,18 @@ export interface OpenedSocket {
   failure(): OpenFailure;
 }
 
-type NativeSocket = new (url: string) => SocketLike;
+type NativeSocket = new (url: string, protocols?: string[]) => SocketLike;
+
+/** The subprotocol the server echoes, offered first; a token goes in a second entry (docs/PROTOCOL.md §2). */
+const PROTOCOL = "gradline";
+const TOKEN_PREFIX = "gradline.bearer.";
+
+/** base64url without padding: every character of it may stand in a subprotocol name, whatever the token holds. */
+function base64url(text: string): string {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 interface WsEvents {
   on(event: "unexpected-response", listener: (request: unknown, response: { statusCode?: number; headers: Record<string, string | string[] | undefined> }) => void): void;
   on(event: "error", listener: (error: Error & { code?: string; errors?: { code?: string }[] }) => void): void;
@@ -50,9 +61,7 @@ export async function openSocket(url: string, token: string | undefined): Promis
   let socket: SocketLike;
   let failure: OpenFailure = { kind: "hidden" };
   if (native && !inNode) {
-    const withToken = new URL(url);
-    if (token !== undefined) withToken.searchParams.set("access_token", token);
-    socket = new native(withToken.toString());
+    socket = new native(url, token === undefined ? [PROTOCOL] : [PROTOCOL, TOKEN_PREFIX + base64url(token)]);
   } else {
     const { default: WebSocket } = (await import("ws")) as unknown as { default: WsSocket };
     const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };

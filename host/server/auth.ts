@@ -30,11 +30,38 @@ export class TokenCheck {
 /** Whether a grant covers a model name. */
 export const covers = (grant: ResolvedGrant, model: string): boolean => grant.prefixes.some((prefix) => model.startsWith(prefix));
 
-/** The token of an `Authorization: Bearer …` header, else of the `access_token` query parameter (browsers cannot set headers). */
-export function presentedToken(authorization: string, accessToken: string): string | undefined {
+/** The token of an `Authorization: Bearer …` header, else the one the offered subprotocols carry, else of the `access_token` query parameter. */
+export function presentedToken(authorization: string, accessToken: string, offered?: OfferedProtocols): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (match) return match[1];
+  if (offered?.token !== undefined) return offered.token;
   return accessToken === "" ? undefined : accessToken;
+}
+
+/** Prefix of the subprotocol entry that carries a token as base64url (docs/PROTOCOL.md §2). */
+export const TOKEN_PROTOCOL_PREFIX = "gradline.bearer.";
+
+/** What a `Sec-WebSocket-Protocol` header offers: a token, and the entry to echo (never the token's). */
+export interface OfferedProtocols {
+  token: string | undefined;
+  /** The first offered entry that is not a token, or "" (then none is echoed). */
+  echo: string;
+}
+
+/**
+ * Browsers cannot set an Authorization header on a WebSocket, but they can offer
+ * subprotocols: a token sent as one stays out of the URL, and so out of access logs
+ * and browser history (the way Kubernetes' API server takes one).
+ */
+export function offeredProtocols(header: string): OfferedProtocols {
+  let token: string | undefined;
+  let echo = "";
+  for (const entry of header.split(",")) {
+    const name = entry.trim();
+    if (name.startsWith(TOKEN_PROTOCOL_PREFIX)) token ??= Buffer.from(name.slice(TOKEN_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
+    else if (name !== "" && echo === "") echo = name;
+  }
+  return { token, echo };
 }
 
 /** A refused token's answer: the `WWW-Authenticate` challenge and the body of the 401. */

@@ -156,6 +156,7 @@ export function serverMetrics(read: { connections: () => number; queueDepth: () 
     updatesSent: registry.add(new Counter("gradline_updates_sent_total", "Parameter updates pushed to subscribers.")),
     modelLoss: registry.add(new Gauge("gradline_model_loss", "Loss of each model's last step.")),
     modelStep: registry.add(new Gauge("gradline_model_step", "Steps each model has taken.")),
+    modelSamples: registry.add(new Counter("gradline_model_samples_total", "Training samples applied to each model.")),
     anomalies: registry.add(new Counter("gradline_anomalies_total", "Readings flagged as anomalous, by model and kind (residual, range, stuck).")),
     driftEvents: registry.add(new Counter("gradline_drift_events_total", "Process changes detected on each model's loss stream.")),
     duplicates: registry.add(new Counter("gradline_duplicate_trains_total", "Trains resent under a (clientId, seq) already taken: answered with the first ack, not applied again.")),

@@ -23,6 +23,7 @@ export interface StepListener {
 export interface ModelSeries {
   loss: Series<number>;
   step: Series<number>;
+  samples: Series<number>;
   drift: Series<number>;
   anomalies: Record<"residual" | "range" | "stuck", Series<number>>;
 }

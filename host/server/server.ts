@@ -1,7 +1,7 @@
 // The gradline server: a uWebSockets.js app speaking the MessagePack protocol on
-// "/", with GET /healthz and GET /metrics on the same port. Every frame is decoded
-// and validated before anything touches a model; a rejected one is answered with
-// an error and the connection stays open.
+// "/", with the dashboard (GET / without an upgrade), GET /healthz and GET /metrics
+// on the same port. Every frame is decoded and validated before anything touches a
+// model; a rejected one is answered with an error and the connection stays open.
 import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
@@ -17,7 +17,7 @@ import {
   type ParamsReply, type PredictionReply, type SetpointReply, type SnapshotReply, type Request, type Seq, type TrainRequest, type WelcomeReply,
 } from "../protocol/messages.js";
 import { parseRequest, seqOf } from "../protocol/requests.js";
-import { covers, presentedToken, TokenCheck, unauthorized } from "./auth.js";
+import { covers, offeredProtocols, presentedToken, TokenCheck, unauthorized } from "./auth.js";
 import { serverMetrics, type Series, type ServerMetrics } from "./metrics.js";
 
 const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
@@ -31,6 +31,7 @@ import type { AppliedSlot } from "./applied.js";
 import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
 import { LineBudget } from "./log.js";
+import { routeDashboard } from "../dashboard/route.js";
 
 const SERVER_NAME = "gradline/0.1.0";
 /** Error replies logged per connection; the rest are only counted. */
@@ -133,7 +134,8 @@ class Server implements GradlineServer {
       closeOnBackpressureLimit: 0,
       compression: uws.DISABLED,
       upgrade: (res, req, context) => {
-        const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "");
+        const offered = offeredProtocols(req.getHeader("sec-websocket-protocol"));
+        const token = presentedToken(req.getHeader("authorization"), req.getQuery("access_token") ?? "", offered);
         if (this.state !== "serving") return this.refuseUpgrade(res, "503 Service Unavailable", "shutting down", { body: "the server is shutting down\n" });
         const grant = this.tokens.grantFor(token);
         if (!grant) return this.refuseUpgrade(res, "401 Unauthorized", "token", unauthorized(token));
@@ -145,7 +147,7 @@ class Server implements GradlineServer {
         res.upgrade(
           { session },
           req.getHeader("sec-websocket-key"),
-          req.getHeader("sec-websocket-protocol"),
+          offered.echo, // never the token's entry
           req.getHeader("sec-websocket-extensions"),
           context,
         );
@@ -186,8 +188,9 @@ class Server implements GradlineServer {
       const body = this.metrics.registry.render();
       res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, this.closing !== undefined));
     });
+    routeDashboard(this.app, !this.tokens.open, () => this.closing !== undefined);
     this.app.any("/*", (res) => {
-      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, GET /healthz, GET /metrics\n", this.closing !== undefined));
+      res.cork(() => res.writeStatus("404 Not Found").end("gradline: WebSocket on /, the dashboard on GET /, GET /healthz, GET /metrics\n", this.closing !== undefined));
     });
   }
 
@@ -493,6 +496,7 @@ class Server implements GradlineServer {
     this.models.delete(entry);
     this.metrics.modelLoss.remove({ model: entry.name });
     this.metrics.modelStep.remove({ model: entry.name });
+    this.metrics.modelSamples.remove({ model: entry.name });
     this.metrics.driftEvents.remove({ model: entry.name });
     for (const kind of ANOMALY_KINDS) this.metrics.anomalies.remove({ model: entry.name, kind });
   }
@@ -533,6 +537,7 @@ class Server implements GradlineServer {
       this.samples.value += rows;
       series.loss.value = result.loss;
       series.step.value = result.step;
+      series.samples.value += rows;
       session.send(ack(result));
       this.metrics.stepLatency.observe((performance.now() - received) / 1000);
       // only at --log-level debug (pino's debug is a no-op above it): one line per step
@@ -573,6 +578,7 @@ class Server implements GradlineServer {
     entry.series = {
       loss: this.metrics.modelLoss.series(model),
       step: this.metrics.modelStep.series(model),
+      samples: this.metrics.modelSamples.series(model),
       drift: this.metrics.driftEvents.series(model),
       anomalies: { residual: anomaly("residual"), range: anomaly("range"), stuck: anomaly("stuck") },
     };

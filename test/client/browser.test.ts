@@ -1,5 +1,6 @@
 // The built client in headless Chromium, with the browser's own WebSocket: the token
-// travels as access_token, frames are the same MessagePack, results match the server.
+// travels as an offered subprotocol (never in the URL), frames are the same
+// MessagePack, results match the server.
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startServer, type GradlineServer } from "../../host/index.js";

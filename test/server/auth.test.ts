@@ -8,9 +8,9 @@ import { connect, startServer, lineLogger, type GradlineServer } from "../../hos
 const TOKEN = "line-7-controller-token-0123";
 
 /** The HTTP status of a WebSocket upgrade attempt: 101 when it succeeded. */
-function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+function upgradeStatus(url: string, headers: Record<string, string> = {}, protocols: string[] = []): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
+    const ws = new WebSocket(url, protocols, { headers });
     ws.on("open", () => {
       ws.close();
       resolve(101);
@@ -68,6 +68,24 @@ describe("server auth", () => {
     expect(await upgradeStatus(server.url, { Authorization: `Bearer ${TOKEN}` })).toBe(101);
     expect(await upgradeStatus(server.url, { Authorization: "bearer second-token-abcdefghij" })).toBe(101);
     expect(await upgradeStatus(`${server.url}?access_token=${TOKEN}`)).toBe(101);
+  });
+
+  it("takes a token offered as a gradline.bearer.<base64url> subprotocol, and echoes only the other entry", async () => {
+    const offer = (token: string) => ["gradline", `gradline.bearer.${Buffer.from(token).toString("base64url")}`];
+    const opened = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(server.url, offer(TOKEN));
+      ws.on("open", () => {
+        resolve(ws.protocol);
+        ws.close();
+      });
+      ws.on("error", reject);
+    });
+    expect(opened).toBe("gradline");
+    // a token of any characters survives: base64url keeps it inside a subprotocol name's alphabet
+    expect(await upgradeStatus(server.url, {}, offer("second-token-abcdefghij"))).toBe(101);
+    expect(await upgradeStatus(server.url, {}, offer(`${TOKEN}x`))).toBe(401);
+    // the header still wins over the subprotocol
+    expect(await upgradeStatus(server.url, { Authorization: `Bearer ${TOKEN}x` }, offer(TOKEN))).toBe(401);
   });
 
   it("the client passes its token; a wrong one fails to connect with a hint", async () => {

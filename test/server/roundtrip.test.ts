@@ -116,6 +116,8 @@ describe("server round trip", () => {
     const text = await (await fetch(server.url.replace("ws:", "http:") + "metrics")).text();
     expect(text).toMatch(/^# TYPE gradline_batches_total counter$/m);
     expect(text).toMatch(/^gradline_model_step\{model="rt-train"\} 200$/m);
+    // 200 batches of 32 rows
+    expect(text).toMatch(/^gradline_model_samples_total\{model="rt-train"\} 6400$/m);
     expect(text).toMatch(/^gradline_step_latency_seconds_count \d+$/m);
     expect(text).toMatch(/^gradline_errors_total\{code="E_CONFLICT"\} 2$/m);
     const health = await fetch(server.url.replace("ws:", "http:") + "healthz");
