@@ -21,6 +21,17 @@ const train = (i: number, client: string | null = "plc-1"): WalEntry => ({
   x: Float32Array.from({ length: 6 }, (_, k) => i + k / 8), y: Float32Array.from({ length: 2 }, (_, k) => -i - k),
 });
 
+/** A fresh folder whose one segment holds records 1 … 10. */
+async function tenRecords(): Promise<{ folder: string; segment: string; path: string; whole: Buffer }> {
+  const folder = await fresh();
+  const { wal } = await WriteAheadLog.open(folder);
+  await appendAll(wal, Array.from({ length: 10 }, (_, i) => train(i)));
+  await wal.close();
+  const [segment] = await readdir(folder);
+  const path = join(folder, segment!);
+  return { folder, segment: segment!, path, whole: await readFile(path) };
+}
+
 /** Appends every entry at once; resolves when all are durable (rejects on the first error). */
 function appendAll(wal: WriteAheadLog, entries: WalEntry[]): Promise<number[]> {
   return Promise.all(entries.map((entry) => new Promise<number>((resolve, reject) => {
@@ -71,13 +82,7 @@ describe("write-ahead log", () => {
   });
 
   it("a record cut short or with a flipped bit ends its segment; the records before it are read", async () => {
-    const folder = await fresh();
-    const { wal } = await WriteAheadLog.open(folder);
-    await appendAll(wal, Array.from({ length: 10 }, (_, i) => train(i)));
-    await wal.close();
-    const [segment] = await readdir(folder);
-    const path = join(folder, segment!);
-    const whole = await readFile(path);
+    const { folder, segment, path, whole } = await tenRecords();
     const size = whole.length / 10;
 
     // a crash in the middle of the 11th record's write: a torn tail
@@ -108,13 +113,7 @@ describe("write-ahead log", () => {
   });
 
   it("a torn tail stays torn after the next start wrote on; a flipped bit in the last whole frame is corruption; zeros are a tear", async () => {
-    const folder = await fresh();
-    const { wal } = await WriteAheadLog.open(folder);
-    await appendAll(wal, Array.from({ length: 10 }, (_, i) => train(i)));
-    await wal.close();
-    const [segment] = await readdir(folder);
-    const path = join(folder, segment!);
-    const whole = await readFile(path);
+    const { folder, segment, path, whole } = await tenRecords();
     const eleventh = encodeRecord({ ...train(10), lsn: 11 });
     await appendFile(path, eleventh.subarray(0, 30)); // the first crash, in the 11th record's write
     // the restart reads 1 … 10 and writes 11 … 13 in a new segment; then a second crash
