@@ -1,8 +1,11 @@
 // createEngine: a pool of workers by default, or everything in-process with { workers: 0 }.
 import { createInProcessEngine, type Engine, type EngineOptions } from "../engine/engine.js";
-import { startPool, type PoolEngine, type PoolOptions } from "./pool.js";
+import { startPool, type PoolEngine } from "./pool.js";
+import type { PoolOptions } from "./options.js";
 
-export { PoolEngine, PoolModel, poolDefaults, type PoolOptions } from "./pool.js";
+export { PoolEngine } from "./pool.js";
+export { PoolModel } from "./model.js";
+export { poolDefaults, type PoolOptions } from "./options.js";
 
 /** Options of an engine without threads: every call runs on the calling thread, synchronously. */
 export interface InProcessEngineOptions extends EngineOptions {

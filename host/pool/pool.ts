@@ -6,220 +6,24 @@
 // A run of steps trains on a copy of the model block (its spare) and the main
 // thread makes the copy current only when the task comes back: a worker that
 // dies mid-step leaves the model exactly as it was.
-import { ANOMALY_RECORD_BYTES, recordCapacity, Status } from "../kernel/layout.js";
+import { recordCapacity, Status } from "../kernel/layout.js";
 import { beginStep, endStep, trainResult } from "../engine/step.js";
-import type { SetpointRequest, SetpointResult } from "../engine/setpoint.js";
 import os from "node:os";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { errors, quote, type GradlineError } from "../base/errors.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
-import { checkStagedRows, type Model, type Params, type Gradient, type TrainResult, type Samples } from "../engine/model.js";
+import { checkStagedRows, type Model, type TrainResult, type Samples } from "../engine/model.js";
 import type { FlatSamples } from "../base/samples.js";
-import { planShards, firstNonFiniteOf, type ShardBuffers, type ShardPlan } from "../engine/shards.js";
-import type { ResolvedModelOptions, ModelOptions } from "../engine/options.js";
+import { planShards, firstNonFiniteOf } from "../engine/shards.js";
+import type { ModelOptions } from "../engine/options.js";
 import type { ModelState } from "../engine/snapshot.js";
 import type { WorkerData } from "./worker.js";
 import * as T from "./tasks.js";
-
-export interface PoolOptions {
-  /** Worker threads. Default: the number of cores (os.availableParallelism()). */
-  workers?: number;
-  /** Steps one model may have accepted and not yet finished; beyond it train() fails with E_BUSY. Default 1024. */
-  maxQueuedPerModel?: number;
-  /** Steps the whole engine may have accepted and not yet finished. Default 65,536. */
-  maxQueuedSteps?: number;
-  /** Bytes of batch data the engine may hold for accepted, unfinished steps. Default 256 MiB. */
-  maxQueuedBytes?: number;
-}
-
-export const poolDefaults = Object.freeze({
-  maxQueuedPerModel: 1024,
-  maxQueuedSteps: 65_536,
-  maxQueuedBytes: 256 * 2 ** 20,
-  /** Consecutive steps of one model in one task, so one busy line cannot hold a worker for long. */
-  maxStepsPerRun: 64,
-  /** FLOPs gathered into one task before it is sent while queues are full: amortises dispatch (30–50 µs). */
-  taskFlops: 4_000_000,
-  /** Tasks handed to each worker at once: the next one waits in its queue, so it never idles between tasks. */
-  tasksPerWorker: 2,
-  /** Bytes of freed batch buffers kept for reuse (exact sizes, O(1)), instead of returning them to the allocator. */
-  recycledBytes: 32 * 2 ** 20,
-});
-
-interface PendingStep {
-  kind: "step";
-  buffer: number;
-  bytes: number;
-  rows: number;
-  x: number;
-  y: number;
-  /** Anomaly records of the step, after x and y in the same buffer (recordCap 0: no room). */
-  records: number;
-  recordCap: number;
-  resolve(result: TrainResult): void;
-  reject(error: Error): void;
-}
-
-interface PendingRestore {
-  kind: "restore";
-  state: ModelState;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-/** A snapshot taken after every operation accepted before it. */
-interface PendingSnapshot {
-  kind: "snapshot";
-  resolve(bytes: Uint8Array): void;
-  reject(error: Error): void;
-}
-
-type Pending = PendingStep | PendingRestore | PendingSnapshot;
-
-/**
- * One data-parallel step in progress: its shards go out in phases, merge and
- * apply run here. It works on the model's spare block (a copy), which becomes
- * the model when the step succeeds.
- */
-interface ShardJob {
-  model: PoolModel;
-  step: PendingStep;
-  block: number;
-  plan: ShardPlan;
-  buffers: ShardBuffers;
-  phase: typeof T.TaskKind.moments | typeof T.TaskKind.gradient;
-  remaining: number;
-  /** The status of a shard that rejected its input (the error names the batch's first bad value). */
-  rejected?: number;
-  failure?: GradlineError;
-}
-
-interface ShardWork {
-  job: ShardJob;
-  shards: number[];
-}
-
-interface Run {
-  model: PoolModel;
-  steps: PendingStep[];
-}
-
-/**
- * Bytes of anomaly records a step of `rows` rows has room for. Always reserved: a
- * restore queued ahead of the step may turn tracking on.
- */
-function recordBytes(rows: number): number {
-  return ANOMALY_RECORD_BYTES * recordCapacity(rows);
-}
-
-/** A step's result as a task reports it. */
-type StepOutcome = TrainResult;
-
-export class PoolModel {
-  readonly inputs: number;
-  readonly outputs: number;
-  /** @internal Accepted operations not yet started, in arrival order. */
-  readonly queue: Pending[] = [];
-  /** @internal Accepted steps and restores not yet finished (queued or running). */
-  pendingSteps = 0;
-  /** @internal Work of this model is running. */
-  busy = false;
-  /** @internal In the engine's ready list. */
-  ready = false;
-  /** @internal */
-  disposed = false;
-  /** @internal Buffers handed out by stageBatch and not yet trained on: start → rows and size. */
-  readonly staged = new Map<number, { rows: number; bytes: number }>();
-
-  /** @internal Use engine.createModel or engine.restoreModel. */
-  constructor(
-    private readonly engine: PoolEngine,
-    /** @internal The model as last committed; reads go here. */
-    readonly committed: Model,
-    /** @internal The other block: runs train on it, then it becomes the committed one. */
-    public spare: number,
-  ) {
-    this.inputs = committed.inputs;
-    this.outputs = committed.outputs;
-  }
-
-  get options(): ResolvedModelOptions {
-    return this.committed.options;
-  }
-
-  /** Steps accepted for this model and not yet finished. */
-  get queueDepth(): number {
-    return this.pendingSteps;
-  }
-
-  /** Queues one optimiser step; resolves when it is applied, in arrival order. */
-  train(x: Samples, y: Samples): Promise<TrainResult> {
-    try {
-      return this.engine.submitStep(this, x, y);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * Zero-copy input: views of a new batch buffer in the shared memory. Fill
-   * them and pass them to train(), which takes the buffer instead of copying
-   * (a decoder can write a message's floats straight into them). One train()
-   * per staged batch; unused staged buffers are freed with the model.
-   */
-  stageBatch(rows: number): { x: Float32Array; y: Float32Array } {
-    return this.engine.stageBatch(this, rows);
-  }
-
-  /** Replaces the state by a snapshot, after every step accepted before it. */
-  restore(bytes: Uint8Array): Promise<void> {
-    try {
-      return this.engine.submitRestore(this, this.committed.decodeFor(bytes));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  // Reads run on the calling thread against the last committed state.
-  evaluate(x: Samples, y: Samples): number {
-    return this.committed.evaluate(x, y);
-  }
-  gradient(x: Samples, y: Samples): Gradient {
-    return this.committed.gradient(x, y);
-  }
-  predict(x: Samples): Float32Array {
-    return this.committed.predict(x);
-  }
-  params(): Params {
-    return this.committed.params();
-  }
-  progress(): { step: number; version: number } {
-    return this.committed.progress();
-  }
-  setpoint(request: SetpointRequest): SetpointResult {
-    return this.committed.setpoint(request);
-  }
-  /** The last committed state; steps still queued or running are not in it (see settledSnapshot). */
-  snapshot(): Uint8Array {
-    return this.committed.snapshot();
-  }
-
-  /** A snapshot taken after every step accepted before this call, and before any accepted after it. */
-  settledSnapshot(): Promise<Uint8Array> {
-    try {
-      return this.engine.submitSnapshot(this);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** Frees the model. Queued steps fail with E_DISPOSED; a running one finishes first. */
-  dispose(): void {
-    this.engine.dispose(this);
-  }
-}
+import { PoolModel } from "./model.js";
+import { poolDefaults, resolvePoolLimits, type PoolOptions } from "./options.js";
+import { recordBytes, type Pending, type PendingStep, type Run, type ShardJob, type ShardWork, type StepOutcome } from "./pending.js";
 
 /** A Piscina pool of workers over one shared memory, scheduling models' steps. */
 export class PoolEngine {
@@ -773,11 +577,7 @@ export function startPool(local: Engine, module: WebAssembly.Module, options: Po
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
     throw errors.config("workers", `must be an integer from 0 (no threads) to 256 (got ${quote(workers)})`);
   }
-  const limits = {
-    maxQueuedPerModel: positive(options.maxQueuedPerModel, "maxQueuedPerModel", poolDefaults.maxQueuedPerModel),
-    maxQueuedSteps: positive(options.maxQueuedSteps, "maxQueuedSteps", poolDefaults.maxQueuedSteps),
-    maxQueuedBytes: positive(options.maxQueuedBytes, "maxQueuedBytes", poolDefaults.maxQueuedBytes),
-  };
+  const limits = resolvePoolLimits(options);
   const workerData: WorkerData = { module, memory: local.arena.memory, kernel: local.variant.name };
   const piscina = new Piscina({
     filename: workerFilename(),
@@ -791,10 +591,4 @@ export function startPool(local: Engine, module: WebAssembly.Module, options: Po
   // a worker that dies fails the task it held (handled there); with no task held, Piscina reports it here
   piscina.on("error", () => {});
   return new PoolEngine(local, piscina, workers, limits);
-}
-
-function positive(value: number | undefined, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw errors.config(field, `must be a positive integer (got ${quote(value)})`);
-  return value;
 }

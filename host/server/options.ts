@@ -1,7 +1,7 @@
 // Server options: the public interface, the resolved form and the frozen defaults.
 import { errors, quote } from "../base/errors.js";
 import type { EngineOptions } from "../engine/engine.js";
-import type { PoolOptions } from "../pool/pool.js";
+import type { PoolOptions } from "../pool/options.js";
 import type { DurabilityMode, DurabilitySettings } from "./durability.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, silentLogger, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
