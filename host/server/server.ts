@@ -2,7 +2,6 @@
 // "/", with the dashboard (GET / without an upgrade), GET /healthz and GET /metrics
 // on the same port. Every frame is decoded and validated before anything touches a
 // model; a rejected one is answered with an error and the connection stays open.
-import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { HttpResponse, us_listen_socket } from "uWebSockets.js";
 import { errors, GradlineError } from "../base/errors.js";
@@ -31,6 +30,8 @@ import type { AppliedSlot } from "./applied.js";
 import { loadUws, type Uws } from "./uws.js";
 import { Durability } from "./durability.js";
 import { LineBudget } from "./log.js";
+import { listenFailure } from "./listen.js";
+import { routeHttp } from "./http.js";
 import { routeDashboard } from "../dashboard/route.js";
 
 const SERVER_NAME = "gradline/0.1.0";
@@ -170,23 +171,16 @@ class Server implements GradlineServer {
         if (this.lines.allow("disconnection")) this.options.logger.info({ event: "disconnection", session: session.id, code }, `connection ${session.id} closed (${code})`);
       },
     });
-    this.app.get("/healthz", (res) => {
-      // degraded: reads are served, writes refused with E_STORAGE until the data folder works again
-      const failure = this.durability.failure;
-      const state = this.state !== "serving" ? this.state : failure ? "degraded" : "ok";
-      const status = state === "ok" ? "200 OK" : "503 Service Unavailable";
-      const body = JSON.stringify({
-        status: state, models: this.models.size, connections: this.sessions.size, durability: this.durability.mode,
-        // the error's code only: the path and the system's words are for the log, not for anyone who asks
-        ...(failure ? { storage: `writes to the data folder fail (${(failure as NodeJS.ErrnoException).code ?? "error"}); see the server log` } : {}),
-      });
-      res.cork(() => res.writeStatus(status).writeHeader("Content-Type", "application/json").end(body, this.closing !== undefined));
-    });
-    this.app.get("/metrics", (res, req) => {
-      const token = presentedToken(req.getHeader("authorization"), "");
-      if (!this.tokens.grantFor(token)) return this.refuse(res, "401 Unauthorized", unauthorized(token));
-      const body = this.metrics.registry.render();
-      res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, this.closing !== undefined));
+    routeHttp(this.app, {
+      health: () => ({
+        // degraded: reads are served, writes refused with E_STORAGE until the data folder works again
+        state: this.state !== "serving" ? this.state : this.durability.failure ? "degraded" : "ok",
+        models: this.models.size, connections: this.sessions.size, durability: this.durability.mode, failure: this.durability.failure,
+      }),
+      authorized: (token) => this.tokens.grantFor(token) !== undefined,
+      metrics: () => this.metrics.registry.render(),
+      closing: () => this.closing !== undefined,
+      refuse: (res, status, answer) => this.refuse(res, status, answer),
     });
     routeDashboard(this.app, !this.tokens.open, () => this.closing !== undefined);
     this.app.any("/*", (res) => {
@@ -653,24 +647,4 @@ class Server implements GradlineServer {
     if (model !== undefined) reply.model = model;
     session.send(encode(reply));
   }
-}
-
-/** Why uWS could not listen (it says only that it could not): a plain bind of the same address tells in use from not ours. */
-async function listenFailure(host: string, port: number, reusePort: boolean): Promise<GradlineError> {
-  const code = await new Promise<string | undefined>((resolve) => {
-    const probe = createNetServer();
-    probe.once("error", (error: NodeJS.ErrnoException) => resolve(error.code));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
-  });
-  const where = `${host}:${port}`;
-  if (code === "EADDRINUSE") {
-    return new GradlineError("E_CONFIG", reusePort
-      ? `cannot listen on ${where}: the port is in use by a program that does not share it`
-      : `cannot listen on ${where}: the port is in use (by another gradline server, or another program); stop it, choose another port, or start every server of a group with --reuse-port to share it on purpose`, { host, port });
-  }
-  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") {
-    return new GradlineError("E_CONFIG", `cannot listen on ${where}: ${host} is not an address of this machine`, { host, port });
-  }
-  if (code === "EACCES") return new GradlineError("E_CONFIG", `cannot listen on ${where}: not allowed (ports below 1024 need privileges)`, { host, port });
-  return new GradlineError("E_CONFIG", `cannot listen on ${where}${code ? ` (${code})` : ""}`, { host, port });
 }
