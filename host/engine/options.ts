@@ -1,6 +1,7 @@
 // Model options: the public form, the resolved form and the frozen defaults.
 import { driftDefaults, type DriftOptions, type ResolvedDriftOptions } from "./drift.js";
 import { errors, quote } from "../base/errors.js";
+import { integerOption } from "../base/validate.js";
 
 export type LossName = "mse" | "huber";
 
@@ -202,7 +203,7 @@ function resolveDrift(options: unknown): ResolvedDriftOptions | null {
     alpha: real(value.alpha, "drift.alpha", driftDefaults.alpha, (v) => v > 0 && v < 1, "in (0, 1)"),
     onDrift: reaction(value.onDrift),
     boost: real(value.boost, "drift.boost", driftDefaults.boost, (v) => v > 0, "> 0"),
-    boostSteps: integerIn(value.boostSteps, "drift.boostSteps", driftDefaults.boostSteps, 1, 1_000_000_000),
+    boostSteps: integerOption(value.boostSteps, "drift.boostSteps", 1, driftDefaults.boostSteps, 1_000_000_000),
   };
 }
 
@@ -220,11 +221,6 @@ function reaction(value: unknown): ResolvedDriftOptions["onDrift"] {
   return value;
 }
 
-function integerIn(value: unknown, field: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
-  return value as number;
-}
 
 /** Validates every field (naming the one that is wrong) and fills in defaults. */
 export function resolveModelOptions(options: unknown): ResolvedModelOptions {

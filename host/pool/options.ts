@@ -1,5 +1,5 @@
 // The pool's options, their defaults and their checks.
-import { errors, quote } from "../base/errors.js";
+import { integerOption } from "../base/validate.js";
 
 export interface PoolOptions {
   /** Worker threads. Default: the number of cores (os.availableParallelism()). */
@@ -29,14 +29,8 @@ export const poolDefaults = Object.freeze({
 /** The queue limits, checked; defaults filled in. */
 export function resolvePoolLimits(options: PoolOptions): Required<Omit<PoolOptions, "workers">> {
   return {
-    maxQueuedPerModel: positive(options.maxQueuedPerModel, "maxQueuedPerModel", poolDefaults.maxQueuedPerModel),
-    maxQueuedSteps: positive(options.maxQueuedSteps, "maxQueuedSteps", poolDefaults.maxQueuedSteps),
-    maxQueuedBytes: positive(options.maxQueuedBytes, "maxQueuedBytes", poolDefaults.maxQueuedBytes),
+    maxQueuedPerModel: integerOption(options.maxQueuedPerModel, "maxQueuedPerModel", 1, poolDefaults.maxQueuedPerModel),
+    maxQueuedSteps: integerOption(options.maxQueuedSteps, "maxQueuedSteps", 1, poolDefaults.maxQueuedSteps),
+    maxQueuedBytes: integerOption(options.maxQueuedBytes, "maxQueuedBytes", 1, poolDefaults.maxQueuedBytes),
   };
-}
-
-function positive(value: number | undefined, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw errors.config(field, `must be a positive integer (got ${quote(value)})`);
-  return value;
 }

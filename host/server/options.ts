@@ -1,5 +1,6 @@
 // Server options: the public interface, the resolved form and the frozen defaults.
 import { errors, quote } from "../base/errors.js";
+import { integerOption } from "../base/validate.js";
 import type { EngineOptions } from "../engine/engine.js";
 import type { PoolOptions } from "../pool/options.js";
 import type { DurabilityMode, DurabilitySettings } from "./durability.js";
@@ -123,13 +124,6 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export const isLoopback = (host: string): boolean => LOOPBACK.test(host);
 
-function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw errors.config(field, `must be an integer from ${min} to ${max} (got ${quote(value)})`);
-  }
-  return value;
-}
 
 function logger(options: ServerOptions): Logger {
   const level = options.logLevel ?? "info";
@@ -170,7 +164,7 @@ function durabilityMode(value: unknown): DurabilityMode {
 
 /** uWS aborts the process on 1 to 7, so those are refused here. */
 function idleTimeout(value: unknown): number {
-  const seconds = integer(value, "idleTimeout", 0, 960, serverDefaults.idleTimeout);
+  const seconds = integerOption(value, "idleTimeout", 0, serverDefaults.idleTimeout, 960);
   if (seconds > 0 && seconds < 8) throw errors.config("idleTimeout", `must be 0 (never) or from 8 to 960 seconds (got ${seconds})`);
   return seconds;
 }
@@ -181,30 +175,30 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   const tokens = listed.map((t: unknown, i): ResolvedGrant => resolveGrant(t, `tokens[${i}]`));
   const host = options.host ?? serverDefaults.host;
   if (typeof host !== "string" || host === "") throw errors.config("host", "must be a host name or IP address");
-  const maxPayload = integer(options.maxPayload, "maxPayload", 1024, 2 ** 30, serverDefaults.maxPayload);
+  const maxPayload = integerOption(options.maxPayload, "maxPayload", 1024, serverDefaults.maxPayload, 2 ** 30);
   return {
     host,
-    port: integer(options.port, "port", 0, 65_535, serverDefaults.port),
+    port: integerOption(options.port, "port", 0, serverDefaults.port, 65_535),
     tokens,
-    maxModels: integer(options.maxModels, "maxModels", 1, 1_000_000, 10_000),
+    maxModels: integerOption(options.maxModels, "maxModels", 1, 10_000, 1_000_000),
     data: options.data === undefined || options.data === "" ? undefined : options.data,
     durability: {
       mode: durabilityMode(options.durability),
-      checkpointSteps: integer(options.checkpointEverySteps, "checkpointEverySteps", 1, 2 ** 40, 100_000),
-      checkpointInterval: integer(options.checkpointEverySeconds, "checkpointEverySeconds", 1, 86_400, 60),
-      checkpointLogBytes: integer(options.checkpointLogBytes, "checkpointLogBytes", 1024, 2 ** 40, 64 * 2 ** 20),
-      dedupeWindow: integer(options.dedupeWindow, "dedupeWindow", 1, 1 << 20, 4096),
-      dedupeClients: integer(options.dedupeClients, "dedupeClients", 1, 1 << 16, 64),
+      checkpointSteps: integerOption(options.checkpointEverySteps, "checkpointEverySteps", 1, 100_000, 2 ** 40),
+      checkpointInterval: integerOption(options.checkpointEverySeconds, "checkpointEverySeconds", 1, 60, 86_400),
+      checkpointLogBytes: integerOption(options.checkpointLogBytes, "checkpointLogBytes", 1024, 64 * 2 ** 20, 2 ** 40),
+      dedupeWindow: integerOption(options.dedupeWindow, "dedupeWindow", 1, 4096, 1 << 20),
+      dedupeClients: integerOption(options.dedupeClients, "dedupeClients", 1, 64, 1 << 16),
     },
-    maxModelBytes: integer(options.maxModelBytes, "maxModelBytes", 1024, 2 ** 32, 256 * 2 ** 20),
-    maxMemory: integer(options.maxMemory, "maxMemory", 1024, 2 ** 32, 3 * 2 ** 30),
+    maxModelBytes: integerOption(options.maxModelBytes, "maxModelBytes", 1024, 256 * 2 ** 20, 2 ** 32),
+    maxMemory: integerOption(options.maxMemory, "maxMemory", 1024, 3 * 2 ** 30, 2 ** 32),
     workers: options.workers,
     maxPayload,
-    maxRows: integer(options.maxRows, "maxRows", 1, 1 << 24, serverDefaults.maxRows),
-    maxInflight: integer(options.maxInflight, "maxInflight", 1, 1 << 20, serverDefaults.maxInflight),
+    maxRows: integerOption(options.maxRows, "maxRows", 1, serverDefaults.maxRows, 1 << 24),
+    maxInflight: integerOption(options.maxInflight, "maxInflight", 1, serverDefaults.maxInflight, 1 << 20),
     idleTimeout: idleTimeout(options.idleTimeout),
-    updateBackpressure: integer(options.updateBackpressure, "updateBackpressure", 0, 2 ** 30, serverDefaults.updateBackpressure),
-    maxBackpressure: integer(options.maxBackpressure, "maxBackpressure", maxPayload, 2 ** 31 - 1, Math.max(maxPayload, serverDefaults.maxBackpressure)),
+    updateBackpressure: integerOption(options.updateBackpressure, "updateBackpressure", 0, serverDefaults.updateBackpressure, 2 ** 30),
+    maxBackpressure: integerOption(options.maxBackpressure, "maxBackpressure", maxPayload, Math.max(maxPayload, serverDefaults.maxBackpressure), 2 ** 31 - 1),
     allowFallback: flag(options.allowFallback, "allowFallback"),
     reusePort: flag(options.reusePort, "reusePort"),
     engine: options.engine ?? {},
