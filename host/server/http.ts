@@ -6,8 +6,8 @@ import { presentedToken, unauthorized } from "./auth.js";
 
 export interface HttpRoutes {
   health(): { state: string; models: number; connections: number; durability: string; failure: Error | undefined };
-  /** Whether a presented token (or none) may read /metrics. */
-  authorized(token: string | undefined): boolean;
+  /** What a presented token (or none) may read of /metrics: undefined for nothing, else whether it covers a model. */
+  metricsGrant(token: string | undefined): ((model: string) => boolean) | undefined;
   metrics(): string;
   /** The server is closing: answers close their keep-alive connection. */
   closing(): boolean;
@@ -27,8 +27,24 @@ export function routeHttp(app: TemplatedApp, routes: HttpRoutes): void {
   });
   app.get("/metrics", (res, req) => {
     const token = presentedToken(req.getHeader("authorization"), "");
-    if (!routes.authorized(token)) return routes.refuse(res, "401 Unauthorized", unauthorized(token));
-    const body = routes.metrics();
+    const covers = routes.metricsGrant(token);
+    if (!covers) return routes.refuse(res, "401 Unauthorized", unauthorized(token));
+    const body = visibleMetrics(routes.metrics(), covers);
     res.cork(() => res.writeStatus("200 OK").writeHeader("Content-Type", "text/plain; version=0.0.4").end(body, routes.closing()));
   });
+}
+
+/**
+ * The metrics a token may see: a series labelled with a model its prefixes do not cover
+ * is left out (as list leaves the model out), so a line's token learns nothing of other
+ * lines' names, losses or anomalies. Model names hold no quotes (base/names.ts).
+ */
+export function visibleMetrics(text: string, covers: (model: string) => boolean): string {
+  return text
+    .split("\n")
+    .filter((line) => {
+      const model = /[{,]model="([^"]*)"/.exec(line)?.[1];
+      return model === undefined || covers(model);
+    })
+    .join("\n");
 }

@@ -177,7 +177,10 @@ class Server implements GradlineServer {
         state: this.state !== "serving" ? this.state : this.durability.failure ? "degraded" : "ok",
         models: this.models.size, connections: this.sessions.size, durability: this.durability.mode, failure: this.durability.failure,
       }),
-      authorized: (token) => this.tokens.grantFor(token) !== undefined,
+      metricsGrant: (token) => {
+        const grant = this.tokens.grantFor(token);
+        return grant ? (model: string) => covers(grant, model) : undefined;
+      },
       metrics: () => this.metrics.registry.render(),
       closing: () => this.closing !== undefined,
       refuse: (res, status, answer) => this.refuse(res, status, answer),

@@ -56,4 +56,20 @@ describe("server permissions", () => {
     await expect(admin.create("one-too-many", config)).rejects.toMatchObject({ code: "E_LIMIT", message: expect.stringContaining("models on this server") });
     expect((await admin.list()).length).toBe(4);
   });
+  it("a prefixed token sees in /metrics only the series of the models it covers", async () => {
+    // line-7.yield and line-8.yield from the first test, both trained
+    await admin.train("line-8.yield", x, y);
+    const page = async (token: string) => (await fetch(server.url.replace("ws://", "http://") + "metrics", { headers: { Authorization: `Bearer ${token}` } })).text();
+    const all = await page(ADMIN);
+    expect(all).toContain('model="line-8.yield"');
+    expect(all).toContain('model="line-7.yield"');
+    const mine = await page(LINE7);
+    expect(mine).toContain('gradline_model_step{model="line-7.yield"}');
+    expect(mine).not.toContain("line-8.");
+    // the server-wide series stay: every series of the page without a model label is there (values move between reads)
+    const unlabelled = (text: string) => text.split("\n").filter((l) => !l.includes('model="')).map((l) => l.replace(/ [^ ]+$/, ""));
+    expect(unlabelled(mine)).toEqual(unlabelled(all));
+  });
+
+
 });
