@@ -83,6 +83,28 @@ export async function openCsv(file: string, columns: readonly string[] | undefin
   return { size, get bytes() { return parser.info.bytes; }, items };
 }
 
+/**
+ * The usable rows of `source`, their values in a reused buffer; each bad row goes to
+ * `bad`, and with `stop` the first one ends the reading (it is then `bad`'s last).
+ */
+export async function* usableRows(source: CsvSource, bad: BadRow[], stop: boolean): AsyncGenerator<Float64Array> {
+  for await (const item of source.items()) {
+    if (item.kind === "row") {
+      yield item.values;
+      continue;
+    }
+    bad.push(item);
+    if (stop) return;
+  }
+}
+
+/** How many bad rows a summary names. */
+export const LISTED_BAD_ROWS = 5;
+
+/** The first LISTED_BAD_ROWS bad rows, for a summary: "line 3 (why); line 7 (why)". */
+export const listBadRows = (bad: readonly BadRow[]): string =>
+  bad.slice(0, LISTED_BAD_ROWS).map((row) => `line ${row.line} (${row.reason})`).join("; ");
+
 /** Where each asked column is in the header (names compared as written, after trimming). */
 function indexOf(header: string[], columns: readonly string[] | undefined, file: string): number[] {
   if (columns === undefined) return header.map((_, i) => i);

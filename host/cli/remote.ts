@@ -11,7 +11,7 @@ import { decodeSnapshot, type ModelState } from "../engine/snapshot.js";
 import { createEngine } from "../pool/index.js";
 import type { ModelInfo } from "../protocol/messages.js";
 import { CommandFailure, connectionFlags, connectionUsage, integer, namesOf, numberOf, serverOf, UsageError, vectorOf } from "./args.js";
-import { openCsv, type BadRow } from "./csv.js";
+import { listBadRows, openCsv, usableRows, type BadRow } from "./csv.js";
 import { decodeModelFile, encodeModelFile, type ModelFileFormat } from "./modelFile.js";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -301,21 +301,12 @@ export async function predict(args: string[]): Promise<number> {
       written += rows;
       rows = 0;
     };
-    let stopped: BadRow | undefined;
-    for await (const item of csv.items()) {
+    for await (const values of usableRows(csv, bad, onBad === "stop")) {
       if (headerLine !== "") {
         await write(headerLine);
         headerLine = "";
       }
-      if (item.kind === "bad") {
-        bad.push(item);
-        if (onBad === "stop") {
-          stopped = item;
-          break;
-        }
-        continue;
-      }
-      for (let k = 0; k < m; k++) x[rows * m + k] = item.values[k]!;
+      for (let k = 0; k < m; k++) x[rows * m + k] = values[k]!;
       // the inputs as the model read them (float32), so each line shows what its prediction is for
       texts[rows] = Array.from(x.subarray(rows * m, (rows + 1) * m)).join(",");
       if (++rows === batch) await flush();
@@ -326,7 +317,8 @@ export async function predict(args: string[]): Promise<number> {
       out.end();
       await once(out, "finish");
     }
-    const report = bad.length === 0 ? "" : `; ${bad.length} bad row(s): ${bad.slice(0, 5).map((row) => `line ${row.line} (${row.reason})`).join("; ")}`;
+    const stopped = onBad === "stop" ? bad.at(-1) : undefined;
+    const report = bad.length === 0 ? "" : `; ${bad.length} bad row(s): ${listBadRows(bad)}`;
     console.error(`predicted ${written} rows with model ${name} (version ${info.version})${report}`);
     if (stopped) throw new CommandFailure(`${file}, line ${stopped.line}: ${stopped.reason}; nothing after it was predicted (--on-bad-row skip goes on without such rows)`);
     return 0;

@@ -13,7 +13,7 @@ import type { Model } from "../engine/model.js";
 import { createEngine } from "../pool/index.js";
 import type { WireModelConfig } from "../protocol/messages.js";
 import { CommandFailure, connectionFlags, integer, namesOf, serverOf, UsageError } from "./args.js";
-import { openCsv, type BadRow } from "./csv.js";
+import { LISTED_BAD_ROWS, listBadRows, openCsv, usableRows, type BadRow } from "./csv.js";
 import { encodeModelFile } from "./modelFile.js";
 import { modelConfigOf, modelFlags, modelUsage } from "./modelOptions.js";
 import { progressOn } from "./progress.js";
@@ -60,8 +60,6 @@ interface Target {
   close(): void;
 }
 
-/** How many of the bad rows the summary lists. */
-const LISTED_BAD_ROWS = 5;
 
 export async function train(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: flags, allowPositionals: true, strict: true });
@@ -134,22 +132,14 @@ export async function train(args: string[]): Promise<number> {
     };
     let stopped: BadRow | undefined;
     try {
-      for await (const item of csv.items()) {
-        if (item.kind === "bad") {
-          bad.push(item);
-          if (onBad === "stop") {
-            stopped = item;
-            break;
-          }
-          continue;
-        }
-        const v = item.values;
+      for await (const v of usableRows(csv, bad, onBad === "stop")) {
         for (let i = 0; i < m; i++) x[rows * m + i] = v[i]!;
         for (let j = 0; j < n; j++) y[rows * n + j] = v[m + j]!;
         if (++rows === batch) await flush();
       }
       await flush();
       await Promise.all(inflight.splice(0));
+      if (onBad === "stop") stopped = bad.at(-1);
     } finally {
       progress.stop();
     }
@@ -159,8 +149,7 @@ export async function train(args: string[]): Promise<number> {
     ];
     if (bad.length > 0) {
       bad.sort((a, b) => a.line - b.line);
-      const listed = bad.slice(0, LISTED_BAD_ROWS).map((row) => `line ${row.line} (${row.reason})`).join("; ");
-      lines.push(`bad rows: ${bad.length} ${stopped ? "(stopped at the first)" : "skipped"}: ${listed}${bad.length > LISTED_BAD_ROWS ? "; …" : ""}`);
+      lines.push(`bad rows: ${bad.length} ${stopped ? "(stopped at the first)" : "skipped"}: ${listBadRows(bad)}${bad.length > LISTED_BAD_ROWS ? "; …" : ""}`);
     }
     if (anomalies > 0 || drifts.length > 0) lines.push(`anomaly flags: ${anomalies}; drift alarms: ${drifts.length}${drifts.length > 0 ? ` (at steps ${drifts.slice(0, 10).join(", ")})` : ""}`);
     if (validate && trained > 0) {
