@@ -350,29 +350,28 @@ class Dashboard {
   }
 
   private renderRow(view: ModelView): void {
-    const cell = (column: string) => view.row.querySelector<HTMLElement>(`[data-column="${column}"]`)!;
-    const anomalies = totalAnomalies(view.metrics);
-    const drift = view.metrics?.drift ?? null;
-    showNumber(cell("step"), view.step, formatNumber(view.step));
-    showNumber(cell("version"), view.version, formatNumber(view.version));
-    showNumber(cell("loss"), view.loss, formatNumber(view.loss));
-    showNumber(cell("rate"), view.rate, formatRate(view.rate));
-    showNumber(cell("anomalies"), anomalies, formatNumber(anomalies));
-    showNumber(cell("drift"), drift, formatNumber(drift));
-    cell("anomalies").classList.toggle("flagged", (anomalies ?? 0) > 0);
-    cell("drift").classList.toggle("alarm", (drift ?? 0) > 0);
+    this.renderFigures(view, (field) => view.row.querySelector<HTMLElement>(`[data-column="${field}"]`));
   }
 
   private renderTiles(view: ModelView): void {
+    this.renderFigures(view, (field) => (field === "version" ? null : byId(`t-${field}`)));
+  }
+
+  /** The figures of a model where `at` finds a place for them (the table's row, the tiles), anomalies and drift marked when there are any. */
+  private renderFigures(view: ModelView, at: (field: string) => HTMLElement | null): void {
     const anomalies = totalAnomalies(view.metrics);
     const drift = view.metrics?.drift ?? null;
-    showNumber(byId("t-step"), view.step, formatNumber(view.step));
-    showNumber(byId("t-loss"), view.loss, formatNumber(view.loss));
-    showNumber(byId("t-rate"), view.rate, formatRate(view.rate));
-    showNumber(byId("t-anomalies"), anomalies, formatNumber(anomalies));
-    showNumber(byId("t-drift"), drift, formatNumber(drift));
-    byId("t-anomalies").classList.toggle("flagged", (anomalies ?? 0) > 0);
-    byId("t-drift").classList.toggle("alarm", (drift ?? 0) > 0);
+    const figures: [string, number | null | undefined, string][] = [
+      ["step", view.step, formatNumber(view.step)], ["version", view.version, formatNumber(view.version)],
+      ["loss", view.loss, formatNumber(view.loss)], ["rate", view.rate, formatRate(view.rate)],
+      ["anomalies", anomalies, formatNumber(anomalies)], ["drift", drift, formatNumber(drift)],
+    ];
+    for (const [field, value, text] of figures) {
+      const node = at(field);
+      if (node) showNumber(node, value, text);
+    }
+    at("anomalies")!.classList.toggle("flagged", (anomalies ?? 0) > 0);
+    at("drift")!.classList.toggle("alarm", (drift ?? 0) > 0);
   }
 
   private status(state: "connected" | "down" | "connecting", text: string): void {
