@@ -62,6 +62,9 @@ export function connectFailure(url: string, reason: ConnectFailure, detail: stri
  * A value as an error message may show it: never throws (String() does on a map
  * with a non-function toString), never long.
  */
+/** What went wrong, in words: an Error's message, anything else as a string. */
+export const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));
+
 export function quote(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === "bigint") return `${value}n`;
@@ -122,7 +125,7 @@ export const errors = {
   kernel: (why: string) => new GradlineError("E_INTERNAL", `the gradline kernels failed: ${why}; please report it`),
 
   memoryGrow: (bytes: number, cause: unknown) =>
-    new GradlineError("E_MEMORY", `cannot grow the WebAssembly memory to ${bytes} bytes (${cause instanceof Error ? cause.message : String(cause)}): its maximum, or the machine, allows no more`, { bytes }, { cause }),
+    new GradlineError("E_MEMORY", `cannot grow the WebAssembly memory to ${bytes} bytes (${messageOf(cause)}): its maximum, or the machine, allows no more`, { bytes }, { cause }),
 
   memory: (bytes: number, limitBytes: number, cause?: unknown) =>
     new GradlineError(
@@ -147,7 +150,7 @@ export const errors = {
   worker: (cause: unknown) =>
     new GradlineError(
       "E_WORKER",
-      `the worker running this step failed (${cause instanceof Error ? cause.message : String(cause)}); the step was not applied and the model is as it was before it. It is safe to resend.`,
+      `the worker running this step failed (${messageOf(cause)}); the step was not applied and the model is as it was before it. It is safe to resend.`,
       {},
       { cause },
     ),
@@ -155,7 +158,7 @@ export const errors = {
   decode: (cause: unknown) =>
     new GradlineError(
       "E_DECODE",
-      `the frame is not one well-formed MessagePack value (${cause instanceof Error ? cause.message : String(cause)}); nothing was done`,
+      `the frame is not one well-formed MessagePack value (${messageOf(cause)}); nothing was done`,
       {},
       { cause },
     ),
@@ -196,7 +199,7 @@ export const errors = {
   storage: (what: string, cause: unknown) =>
     new GradlineError(
       "E_STORAGE",
-      `${what}: the data folder cannot be written (${cause instanceof Error ? cause.message : String(cause)}); nothing was applied. Resend once the server reports itself healthy again (GET /healthz).`,
+      `${what}: the data folder cannot be written (${messageOf(cause)}); nothing was applied. Resend once the server reports itself healthy again (GET /healthz).`,
       { what },
       { cause },
     ),
@@ -218,7 +221,7 @@ export const errors = {
     new GradlineError("E_CLOSED", `${connectFailure(url, reason, detail, withToken)}; nothing was sent`, { sent: false, reason, url }),
 
   internal: (cause: unknown) =>
-    new GradlineError("E_INTERNAL", `internal server error (${cause instanceof Error ? cause.message : String(cause)}); please report it`, {}, { cause }),
+    new GradlineError("E_INTERNAL", `internal server error (${messageOf(cause)}); please report it`, {}, { cause }),
 
   wasm: (why: string, cause?: unknown) =>
     new GradlineError("E_WASM", `cannot load the gradline kernels: ${why}`, {}, cause === undefined ? undefined : { cause }),

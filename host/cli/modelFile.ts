@@ -5,6 +5,7 @@
 // JSON (snapshot as base64, W and b as numbers) or MessagePack (snapshot, W, b as bin).
 import { Packr } from "msgpackr";
 import type { ResolvedModelOptions } from "../engine/options.js";
+import { messageOf } from "../base/errors.js";
 
 export const MODEL_FILE_FORMAT = "gradline-model";
 export type ModelFileFormat = "json" | "msgpack";
@@ -44,7 +45,7 @@ export function decodeModelFile(bytes: Uint8Array): { model: string; snapshot: U
   try {
     value = format === "json" ? JSON.parse(new TextDecoder().decode(bytes)) : packr.unpack(bytes);
   } catch (error) {
-    throw new Error(`it is neither a JSON nor a MessagePack model file (${error instanceof Error ? error.message : String(error)})`);
+    throw new Error(`it is neither a JSON nor a MessagePack model file (${messageOf(error)})`);
   }
   const file = value as Record<string, unknown> | null;
   if (typeof file !== "object" || file === null || file.format !== MODEL_FILE_FORMAT) throw new Error(`it is not a model file (no "format": "${MODEL_FILE_FORMAT}")`);

@@ -13,6 +13,7 @@ import type { ModelInfo } from "../protocol/messages.js";
 import { CommandFailure, connectionFlags, connectionUsage, integer, namesOf, numberOf, serverOf, UsageError, vectorOf } from "./args.js";
 import { listBadRows, openCsv, usableRows, type BadRow } from "./csv.js";
 import { decodeModelFile, encodeModelFile, type ModelFileFormat } from "./modelFile.js";
+import { messageOf } from "../base/errors.js";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -234,7 +235,7 @@ export async function importModel(args: string[]): Promise<number> {
     decoded = decodeModelFile(bytes);
     decodeSnapshot(decoded.snapshot); // refused here with its reason, before anything is sent
   } catch (error) {
-    throw new CommandFailure(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CommandFailure(`${file}: ${messageOf(error)}`);
   }
   const name = values.model ?? decoded.model;
   if (!MODEL_NAME.test(name)) throw new UsageError(`${JSON.stringify(name)} is not a model name: pass --model NAME`);

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { createLogger, startServer } from "../server/index.js";
 import { serverOptionsFrom, settingsFlags, settingsUsage } from "../server/settings.js";
+import { messageOf } from "../base/errors.js";
 
 export const serveUsage = `usage: gradline serve [options]
 
@@ -43,7 +44,7 @@ export async function serve(args: string[]): Promise<number> {
       process.off("SIGTERM", onSignal);
       server.close().then(resolve, (error: unknown) => {
         // e.g. the data folder became unwritable: the last checkpoints were not written
-        logger.error({ event: "shutdown-failed" }, `shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error({ event: "shutdown-failed" }, `shutdown failed: ${messageOf(error)}`);
         process.exitCode = 1;
         resolve();
       });

@@ -2,7 +2,7 @@
 // counters and every state array (θ, optimiser state, statistics) as
 // little-endian bin. Deterministic: the same model state gives the same bytes.
 import { Packr } from "msgpackr";
-import { errors, quote } from "../base/errors.js";
+import { errors, quote, messageOf } from "../base/errors.js";
 import { resolveModelOptions, type ResolvedModelOptions } from "./options.js";
 import { anomalyStateLength } from "../kernel/layout.js";
 import { DRIFT_STATE_LENGTH } from "./drift.js";
@@ -68,7 +68,7 @@ export function decodeSnapshot(bytes: unknown): ModelState {
   try {
     options = resolveModelOptions(s.options);
   } catch (cause) {
-    throw errors.snapshot(`options are invalid: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
+    throw errors.snapshot(`options are invalid: ${messageOf(cause)}`, cause);
   }
   const m = options.inputs;
   const n = options.outputs;

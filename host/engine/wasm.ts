@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { errors } from "../base/errors.js";
+import { errors, messageOf } from "../base/errors.js";
 import { compileKernel } from "../kernel/loader.js";
 
 /** The release build, searched upwards from this file so it works from host/ and from dist/host/. */
@@ -31,7 +31,7 @@ async function compile(source: string | Uint8Array): Promise<WebAssembly.Module>
   try {
     bytes = await readFile(source);
   } catch (cause) {
-    throw errors.wasm(`cannot read ${source} (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+    throw errors.wasm(`cannot read ${source} (${messageOf(cause)})`, cause);
   }
   return compileKernel(bytes);
 }

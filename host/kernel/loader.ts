@@ -2,7 +2,7 @@
 // browser page or a worker of any of them): the one way gradline, its workers
 // and an embedder instantiate gradline.wasm. No runtime built-ins here: the
 // caller hands over bytes, a URL, a Response or a compiled module.
-import { errors, quote } from "../base/errors.js";
+import { errors, quote, messageOf } from "../base/errors.js";
 import { ABI_VERSION } from "./layout.js";
 
 /** The module's exports (docs/ABI.md). Pointers and sizes are unsigned byte offsets into the shared memory. */
@@ -265,4 +265,3 @@ function isThenable(value: unknown): value is PromiseLike<Response> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
-const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));

@@ -5,7 +5,7 @@
 // replay at start, and the storage-fault state (degraded) with its recovery probe.
 import { rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { GradlineError, errors } from "../base/errors.js";
+import { GradlineError, errors, messageOf } from "../base/errors.js";
 import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 import { CheckpointStore } from "../store/checkpoints.js";
 import { probeWritable } from "../store/files.js";
@@ -108,7 +108,7 @@ export class Durability {
     const store = this.store;
     if (!store) return;
     const unreadable = (error: unknown) =>
-      new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+      new GradlineError("E_CONFIG", `cannot read the data folder ${store.folder}: ${messageOf(error)}`, {}, { cause: error });
     const before = await stat(store.folder).catch(() => undefined);
     if (before && !before.isDirectory()) {
       throw new GradlineError("E_CONFIG", `the data folder ${store.folder} is not a folder: it is a file; name a folder (it is created if missing), or "" for none`);
@@ -122,7 +122,7 @@ export class Durability {
       this.createdFrom = undefined;
       await this.abandon();
       if (error instanceof FolderLocked) throw new GradlineError("E_CONFIG", error.message, { folder: store.folder, owner: error.owner });
-      throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error });
+      throw new GradlineError("E_CONFIG", `cannot lock the data folder ${store.folder}: ${messageOf(error)}`, {}, { cause: error });
     }
     try {
       await this.restore(store, add, remove, unreadable);
@@ -175,7 +175,7 @@ export class Durability {
           if (checkpoint.applied) entry.applied.restore(checkpoint.applied);
         } catch (error) {
           entry?.model.dispose();
-          const reason = error instanceof Error ? error.message : String(error);
+          const reason = messageOf(error);
           this.log.warn({ event: "checkpoint-skipped", file, reason }, `skipped ${file} in ${store.folder}: ${reason}`);
           continue;
         }
@@ -204,7 +204,7 @@ export class Durability {
         continue;
       }
       // the rounds delete a segment once checkpoints cover it: keep the damaged one's bytes for whoever looks into it
-      const copy = await store.keepCopy(d.file).catch((error: unknown) => `not kept (${error instanceof Error ? error.message : String(error)})`);
+      const copy = await store.keepCopy(d.file).catch((error: unknown) => `not kept (${messageOf(error)})`);
       this.log.error({ event: "log-damaged", file: d.file, offset: d.offset, unread: d.unread, reason: d.reason, copy }, `log ${d.file} is damaged at byte ${d.offset} (${d.reason}); ${d.unread} bytes after it were not read (acknowledged batches after this point of that file are lost); a copy is set aside as ${copy}`);
     }
     const replayed = await this.replay(records, add, remove);

@@ -5,7 +5,7 @@
 // are validated once, by resolveServerOptions; a refusal names where the value came
 // from ("GRADLINE_PORT=abc: …"), so the operator knows what to fix.
 import { readFile } from "node:fs/promises";
-import { GradlineError } from "../base/errors.js";
+import { GradlineError, messageOf } from "../base/errors.js";
 import type { ServerOptions, TokenGrant } from "./options.js";
 import { resolveServerOptions } from "./options.js";
 
@@ -176,7 +176,7 @@ async function configFile(path: string, sources: Map<string, Source>): Promise<R
   try {
     parsed = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    throw new SettingError(`config file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new SettingError(`config file ${path}: ${messageOf(error)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new SettingError(`config file ${path}: must hold a JSON object of options`);
   const known = new Set(settings.map((s) => s.key).filter((k) => k !== "config"));
@@ -201,7 +201,7 @@ async function tokenFile(path: string): Promise<(string | TokenGrant)[]> {
   try {
     granted = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    throw new SettingError(`--tokens-file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new SettingError(`--tokens-file ${path}: ${messageOf(error)}`);
   }
   if (!Array.isArray(granted)) throw new SettingError(`--tokens-file ${path}: must hold a JSON list`);
   return granted as (string | TokenGrant)[];

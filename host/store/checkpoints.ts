@@ -9,7 +9,7 @@ import { constants } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Packr, Unpackr } from "msgpackr";
-import { quote } from "../base/errors.js";
+import { quote, messageOf } from "../base/errors.js";
 import { MODEL_NAME } from "../base/names.js";
 import { syncFolder } from "./files.js";
 
@@ -88,7 +88,7 @@ export class CheckpointStore {
         try {
           generations.push({ file, current: suffix === CURRENT, checkpoint: decodeCheckpoint(await readFile(join(this.folder, file)), name) });
         } catch (error) {
-          rejected.push({ file, reason: error instanceof Error ? error.message : String(error) });
+          rejected.push({ file, reason: messageOf(error) });
         }
       }
       models.push({ name, generations });

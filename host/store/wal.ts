@@ -16,6 +16,7 @@ import { Packr, Unpackr } from "msgpackr";
 import type { ResolvedModelOptions } from "../engine/options.js";
 import { MODEL_NAME } from "../base/names.js";
 import { syncFolder } from "./files.js";
+import { messageOf } from "../base/errors.js";
 
 export type WalEntry =
   | { kind: "create"; model: string; options: ResolvedModelOptions }
@@ -263,7 +264,7 @@ export class WriteAheadLog {
           record = decodeBody(body);
         } catch (error) {
           // a body too short for its own fields reads past the DataView: say so in words
-          problem(error instanceof RangeError ? "a body shorter than its fields" : error instanceof Error ? error.message : String(error), false);
+          problem(error instanceof RangeError ? "a body shorter than its fields" : messageOf(error), false);
           break;
         }
         if (record.lsn <= previous) { problem(`lsn ${record.lsn} out of order`, false); break; }

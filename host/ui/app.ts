@@ -4,7 +4,7 @@
 // from /metrics once a second) and draws the selected model. Writes (create, train,
 // delete) go through the same client; a read-only token is refused by the server,
 // and the page then hides what it cannot do.
-import { GradlineError } from "../base/errors.js";
+import { GradlineError, messageOf } from "../base/errors.js";
 import { connect, type GradlineClient, type Update } from "../client/index.js";
 import type { ModelInfo } from "../protocol/messages.js";
 import { AnomalyChart, LossChart, type AnomalyHistory, type LossHistory } from "./charts.js";
@@ -46,7 +46,8 @@ const push = <T>(list: T[], value: T): void => {
   if (list.length > HISTORY) list.shift();
 };
 const totalAnomalies = (m: ModelMetrics | undefined): number | null => (m ? ANOMALY_KINDS.reduce((sum, kind) => sum + m.anomalies[kind], 0) : null);
-const messageOf = (error: unknown): string => (error instanceof GradlineError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error));
+/** An error as the page shows it: a GradlineError with its code. */
+const shown = (error: unknown): string => (error instanceof GradlineError ? `${error.code}: ${error.message}` : messageOf(error));
 
 class Dashboard {
   private client: GradlineClient | undefined;
@@ -82,7 +83,7 @@ class Dashboard {
     });
     this.status("connected", "connected");
     await this.refreshModels();
-    setInterval(() => void this.refreshModels().catch((error) => this.notice(messageOf(error))), LIST_EVERY_MS);
+    setInterval(() => void this.refreshModels().catch((error) => this.notice(shown(error))), LIST_EVERY_MS);
     setInterval(() => void this.pollMetrics(), METRICS_EVERY_MS);
     void this.pollMetrics();
   }
@@ -156,11 +157,11 @@ class Dashboard {
       try {
         request = this.setpoint.read(event.target as HTMLFormElement, inputs, outputs);
       } catch (error) {
-        return this.setpoint.error(messageOf(error));
+        return this.setpoint.error(shown(error));
       }
       this.client.setpoint(view.info.model, request).then(
         (answer) => this.setpoint.show(answer, request.current as number[] | undefined),
-        (error: unknown) => this.setpoint.error(messageOf(error)),
+        (error: unknown) => this.setpoint.error(shown(error)),
       );
     });
   }
@@ -178,7 +179,7 @@ class Dashboard {
         access.textContent = "read-only";
         return this.notice("Refused: this token is read-only. It sees everything and can change nothing.");
       }
-      this.notice(`Refused: ${messageOf(error)}`);
+      this.notice(`Refused: ${shown(error)}`);
     }
   }
 
@@ -192,7 +193,7 @@ class Dashboard {
     try {
       rows = parseRows((form.elements.namedItem("csv") as HTMLTextAreaElement).value, inputs, outputs);
     } catch (error) {
-      result.textContent = messageOf(error);
+      result.textContent = shown(error);
       return;
     }
     try {
@@ -213,7 +214,7 @@ class Dashboard {
         });
       }
     } catch (error) {
-      result.textContent = messageOf(error);
+      result.textContent = shown(error);
     }
   }
 
@@ -390,5 +391,5 @@ class Dashboard {
 void new Dashboard().start().catch((error: unknown) => {
   const node = byId("status");
   node.dataset.state = "down";
-  node.textContent = `could not connect: ${messageOf(error)}`;
+  node.textContent = `could not connect: ${shown(error)}`;
 });

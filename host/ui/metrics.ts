@@ -1,6 +1,7 @@
 // The per-model series of GET /metrics (Prometheus text), read by the page with its
 // token in the Authorization header: anomalies by kind, drift events and samples,
 // which the WebSocket tells only the connection that trained.
+import { messageOf } from "../base/errors.js";
 
 export const ANOMALY_KINDS = ["residual", "range", "stuck"] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
@@ -58,7 +59,7 @@ export async function fetchMetrics(token: string | undefined): Promise<MetricsAn
   try {
     response = await fetch("/metrics", { headers: token === undefined ? {} : { Authorization: `Bearer ${token}` }, cache: "no-store" });
   } catch (error) {
-    return { state: "down", detail: error instanceof Error ? error.message : String(error) };
+    return { state: "down", detail: messageOf(error) };
   }
   if (response.status === 401) return { state: "unauthorized", invalid: /error="invalid_token"/.test(response.headers.get("www-authenticate") ?? "") };
   if (!response.ok) return { state: "down", detail: `HTTP ${response.status}` };
