@@ -159,7 +159,7 @@ class Server implements GradlineServer {
         session.open = true;
         this.sessions.add(session);
         this.metrics.connectionsTotal.inc();
-        const remote = Buffer.from(ws.getRemoteAddressAsText()).toString();
+        const remote = remoteOf(ws);
         if (this.lines.allow("connection")) this.options.logger.info({ event: "connection", session: session.id, remote }, `connection ${session.id} from ${remote}`);
       },
       message: (ws, data, isBinary) => this.onFrame(ws.getUserData().session, data, isBinary),
@@ -254,7 +254,7 @@ class Server implements GradlineServer {
   private refuseUpgrade(res: HttpResponse, status: string, reason: string, answer: { challenge?: string; body: string }): void {
     this.metrics.rejectedUpgrades.inc({ reason });
     // who knocked and why, never what token it showed
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const remote = remoteOf(res);
     const why = answer.body.trim();
     if (this.lines.allow("upgrade-refused")) this.options.logger.warn({ event: "upgrade-refused", remote, status, reason: why }, `connection from ${remote} refused: ${status} (${why})`);
     this.refuse(res, status, answer);
@@ -402,18 +402,27 @@ class Server implements GradlineServer {
     const { inputs, outputs } = resolveModelOptions(request.config);
     this.admit(session, "create", inputs, outputs);
     const entry = this.durability.newEntry(request.model, this.engine.createModel(request.config));
-    // registered now, so trains pipelined behind the create are logged after it; answered once it is durable
+    this.register(session, request.seq, entry, (done) => this.durability.create(entry, entry.config, done), () => {
+      const { inputs, outputs, optimizer } = entry.config;
+      this.options.logger.info({ event: "create", session: session.id, model: entry.name, inputs, outputs, optimizer: optimizer.type }, `model ${entry.name} created (${inputs} → ${outputs}, ${optimizer.type}) by connection ${session.id}`);
+    });
+  }
+
+  /**
+   * A new model (created or imported): registered at once, so trains pipelined behind
+   * it are logged after it; answered once `durable` made it so, and forgotten if that failed.
+   */
+  private register(session: Session, seq: Seq, entry: ModelEntry, durable: (done: (error?: GradlineError) => void) => void, logged: () => void): void {
     this.add(entry);
     this.begin(session);
-    this.durability.create(entry, entry.config, (error) => {
+    durable((error) => {
       this.end(session);
       if (!error) {
-        const { inputs, outputs, optimizer } = entry.config;
-        this.options.logger.info({ event: "create", session: session.id, model: entry.name, inputs, outputs, optimizer: optimizer.type }, `model ${entry.name} created (${inputs} → ${outputs}, ${optimizer.type}) by connection ${session.id}`);
-        return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
+        logged();
+        return this.reply(session, { type: "model", seq, created: true, ...entry.info() } satisfies ModelReply);
       }
       if (this.models.get(entry.name) === entry) this.forget(entry);
-      this.fail(session, error, request.seq, entry.name);
+      this.fail(session, error, seq, entry.name);
     });
   }
 
@@ -439,17 +448,10 @@ class Server implements GradlineServer {
     const { options } = decodeSnapshot(request.snapshot);
     this.admit(session, "import", options.inputs, options.outputs);
     const entry = this.durability.newEntry(request.model, this.engine.restoreModel(request.snapshot));
-    this.add(entry);
-    this.begin(session);
-    this.durability.importModel(entry, request.snapshot, (error) => {
-      this.end(session);
-      if (!error) {
-        const { inputs, outputs, optimizer } = entry.config;
-        this.options.logger.info({ event: "import", session: session.id, model: entry.name, inputs, outputs, step: entry.model.progress().step }, `model ${entry.name} imported (${inputs} → ${outputs}, ${optimizer.type}, step ${entry.model.progress().step}) by connection ${session.id}`);
-        return this.reply(session, { type: "model", seq: request.seq, created: true, ...entry.info() } satisfies ModelReply);
-      }
-      if (this.models.get(entry.name) === entry) this.forget(entry);
-      this.fail(session, error, request.seq, entry.name);
+    this.register(session, request.seq, entry, (done) => this.durability.importModel(entry, request.snapshot, done), () => {
+      const { inputs, outputs, optimizer } = entry.config;
+      const { step } = entry.model.progress();
+      this.options.logger.info({ event: "import", session: session.id, model: entry.name, inputs, outputs, step }, `model ${entry.name} imported (${inputs} → ${outputs}, ${optimizer.type}, step ${step}) by connection ${session.id}`);
     });
   }
 
@@ -651,3 +653,6 @@ class Server implements GradlineServer {
     session.send(encode(reply));
   }
 }
+
+/** The peer's address as text (uWS gives it as bytes). */
+const remoteOf = (peer: { getRemoteAddressAsText(): ArrayBuffer }): string => Buffer.from(peer.getRemoteAddressAsText()).toString();
