@@ -4,7 +4,7 @@ import { errors, quote } from "../base/errors.js";
 import { SharedArena } from "./memory.js";
 import { compileKernels } from "./wasm.js";
 import { createKernelMemory, instantiateKernel, type KernelExports } from "../kernel/loader.js";
-import { stepLayout, type StepLayout } from "../kernel/buffers.js";
+import { atAddress, stepLayout, type StepLayout } from "../kernel/buffers.js";
 import { kernelVariant, type KernelName, type KernelVariant } from "./kernels.js";
 import { resolveModelOptions, resolveInit, type ModelOptions } from "./options.js";
 import { linearInit } from "./init.js";
@@ -134,18 +134,9 @@ export class Engine implements EngineCore {
       this.lastStage = undefined;
       this.staging = { ptr: this.arena.alloc(bytes), bytes };
     }
-    const base = this.staging.ptr;
-    const stage: Stage = {
-      x: base + layout.x,
-      y: base + layout.y,
-      out: base + layout.out,
-      scratch: base + layout.scratch,
-      gradOffset: layout.gradOffset,
-      records: base + layout.records,
-      recordCap: layout.recordCap,
-    };
-    const shards = layout.shards;
-    if (shards) stage.shards = { x: stage.x, y: stage.y, moments: base + shards.moments, grads: base + shards.grads, cand: base + shards.cand };
+    const { shards, bytes: _, ...buffers } = atAddress(layout, this.staging.ptr);
+    const stage: Stage = buffers;
+    if (shards) stage.shards = { x: stage.x, y: stage.y, moments: shards.moments, grads: shards.grads, cand: shards.cand };
     // consecutive calls mostly repeat a shape: skip the arithmetic and the wasm calls then
     this.lastStage = { m, n, batch, stage };
     return stage;

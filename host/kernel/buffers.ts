@@ -47,6 +47,17 @@ export function stepLayout(k: KernelExports, m: number, n: number, batch: number
   return layout;
 }
 
+/** A layout's offsets as addresses, its block starting at `base` (sizes and counts as they are). */
+export function atAddress(layout: StepLayout, base: number): StepLayout {
+  const placed: StepLayout = {
+    ...layout,
+    x: base + layout.x, y: base + layout.y, out: base + layout.out, scratch: base + layout.scratch, records: base + layout.records,
+  };
+  const shards = layout.shards;
+  if (shards) placed.shards = { count: shards.count, moments: base + shards.moments, grads: base + shards.grads, cand: base + shards.cand };
+  return placed;
+}
+
 /** Absolute addresses of one model block and its step buffers. */
 export interface ModelPlacement extends StepLayout {
   model: number;
@@ -65,17 +76,7 @@ export function placeModel(kernel: Kernel, shape: { m: number; n: number; batch:
   const model = alignUp(Math.max(at, kernel.heapBase));
   const base = alignUp(model + k.model_bytes(m, n));
   const rel = stepLayout(k, m, n, batch, shards);
-  const placed: ModelPlacement = {
-    ...rel,
-    model,
-    x: base + rel.x,
-    y: base + rel.y,
-    out: base + rel.out,
-    scratch: base + rel.scratch,
-    records: base + rel.records,
-    end: base + rel.bytes,
-  };
-  if (rel.shards) placed.shards = { count: rel.shards.count, moments: base + rel.shards.moments, grads: base + rel.shards.grads, cand: base + rel.shards.cand };
+  const placed: ModelPlacement = { ...atAddress(rel, base), model, end: base + rel.bytes };
   growMemory(kernel.memory, placed.end);
   return placed;
 }
