@@ -126,6 +126,8 @@ export async function serverOptionsFrom({ flags, env }: RawSettings): Promise<Se
 
   // each token with where it came from, so that a refusal names the right one
   const tokens: (string | TokenGrant)[] = [];
+  /** Index among all tokens → index among its own place's. */
+  const tokenIndex = new Map<number, number>();
   const add = (list: (string | TokenGrant)[], source: Source) => {
     for (const [i, token] of list.entries()) {
       sources.set(`tokens[${tokens.length}]`, source);
@@ -133,7 +135,6 @@ export async function serverOptionsFrom({ flags, env }: RawSettings): Promise<Se
       tokens.push(token);
     }
   };
-  const tokenIndex = new Map<number, number>();
   const configTokens = sources.get("tokens");
   sources.delete("tokens");
   const listed = flags.token as string[] | undefined;
@@ -171,13 +172,17 @@ function renamed(error: unknown, sources: ReadonlyMap<string, Source>, tokenInde
   return new SettingError(`${"file" in source ? `${source.file}: ${field}` : "flag" in source ? `--${source.flag}${token ? `, ${field}` : ""}` : `${source.variable}${token ? `, ${field}` : ""}`}: ${why}`);
 }
 
-async function configFile(path: string, sources: Map<string, Source>): Promise<Record<string, unknown>> {
-  let parsed: unknown;
+/** A JSON file's value; one that cannot be read or parsed is a SettingError starting with `what`. */
+async function jsonFile(path: string, what: string): Promise<unknown> {
   try {
-    parsed = JSON.parse(await readFile(path, "utf8"));
+    return JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    throw new SettingError(`config file ${path}: ${messageOf(error)}`);
+    throw new SettingError(`${what}: ${messageOf(error)}`);
   }
+}
+
+async function configFile(path: string, sources: Map<string, Source>): Promise<Record<string, unknown>> {
+  const parsed = await jsonFile(path, `config file ${path}`);
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new SettingError(`config file ${path}: must hold a JSON object of options`);
   const known = new Set(settings.map((s) => s.key).filter((k) => k !== "config"));
   const out: Record<string, unknown> = {};
@@ -197,12 +202,7 @@ async function configFile(path: string, sources: Map<string, Source>): Promise<R
 }
 
 async function tokenFile(path: string): Promise<(string | TokenGrant)[]> {
-  let granted: unknown;
-  try {
-    granted = JSON.parse(await readFile(path, "utf8"));
-  } catch (error) {
-    throw new SettingError(`--tokens-file ${path}: ${messageOf(error)}`);
-  }
+  const granted = await jsonFile(path, `--tokens-file ${path}`);
   if (!Array.isArray(granted)) throw new SettingError(`--tokens-file ${path}: must hold a JSON list`);
   return granted as (string | TokenGrant)[];
 }
