@@ -44,6 +44,7 @@ export interface WalDamage {
 }
 
 const KIND = { create: 1, train: 2, delete: 3, cancel: 4, import: 5 } as const;
+const KINDS = new Set<number>(Object.values(KIND));
 const FRAME = 8;
 const PREFIX = "wal-";
 const SUFFIX = ".log";
@@ -115,13 +116,6 @@ export function trainData(frame: Uint8Array): { x: Float32Array; y: Float32Array
 const MAX_BODY = 2 ** 30 + 4096;
 
 /**
- * Whether `bytes`, the rest of a segment from a frame that runs past its end, can be
- * the start of a write a crash cut short: a plausible length, and the body's fixed
- * fields, as far as they are there, as encodeRecord writes them (kind 1 to 5, zero
- * padding, an lsn above the previous record's); or nothing but zeros (a file extended
- * before its data reached the disk). Random or overwritten bytes fail this almost surely.
- */
-/**
  * Whether segment `i` was the one being written when its writer stopped: the newest, or
  * followed only by the segment a later start opened, which begins right after its last
  * readable record (a start appends above what it read).
@@ -131,13 +125,19 @@ function lastWritten(files: string[], i: number, segmentLast: number): boolean {
   return Number(files[i + 1]!.slice(PREFIX.length, -SUFFIX.length)) === segmentLast + 1;
 }
 
-function tornWrite(bytes: Uint8Array, previous: number): boolean {
-  if (bytes.every((b) => b === 0)) return true;
+/**
+ * Whether `bytes`, the rest of a segment from a frame that runs past its end, can be
+ * the start of a write a crash cut short: a plausible length, and the body's fixed
+ * fields, as far as they are there, as encodeRecord writes them (a record kind, zero
+ * padding, an lsn above the previous record's). Random or overwritten bytes fail this
+ * almost surely.
+ */
+function framePrefix(bytes: Uint8Array, previous: number): boolean {
   if (bytes.length < 4) return true;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) > MAX_BODY) return false;
   const body = bytes.subarray(FRAME);
-  if (body.length >= 1 && !(body[0]! >= 1 && body[0]! <= 5)) return false;
+  if (body.length >= 1 && !KINDS.has(body[0]!)) return false;
   if (body.length >= 2 && body[1] !== 0) return false;
   if (body.length >= 8 && (body[6] !== 0 || body[7] !== 0)) return false;
   if (body.length >= 16) {
@@ -251,7 +251,7 @@ export class WriteAheadLog {
         // bytes are all there is corruption), in a segment nothing was written after, except the next start
         const problem = (reason: string, cutShort: boolean) => {
           const rest = bytes.subarray(offset);
-          const torn = (cutShort || rest.every((b) => b === 0)) && tornWrite(rest, previous) && lastWritten(files, i, segmentLast);
+          const torn = lastWritten(files, i, segmentLast) && (rest.every((b) => b === 0) || (cutShort && framePrefix(rest, previous)));
           damage.push({ file, offset, unread: bytes.length - offset, reason, torn });
         };
         if (bytes.length - offset < FRAME) { problem("a frame header cut short", true); break; }
