@@ -6,6 +6,7 @@
 // client can say which failure it was; a browser's WebSocket tells neither.
 
 import type { ConnectFailure } from "../base/errors.js";
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from "../protocol/messages.js";
 
 /** The part of the WHATWG WebSocket API the client uses. */
 export interface SocketLike {
@@ -38,10 +39,6 @@ export interface OpenedSocket {
 
 type NativeSocket = new (url: string, protocols?: string[]) => SocketLike;
 
-/** The subprotocol the server echoes, offered first; a token goes in a second entry (docs/PROTOCOL.md §2). */
-const PROTOCOL = "gradline";
-const TOKEN_PREFIX = "gradline.bearer.";
-
 /** base64url without padding: every character of it may stand in a subprotocol name, whatever the token holds. */
 function base64url(text: string): string {
   let binary = "";
@@ -61,7 +58,7 @@ export async function openSocket(url: string, token: string | undefined): Promis
   let socket: SocketLike;
   let failure: OpenFailure = { kind: "hidden" };
   if (native && !inNode) {
-    socket = new native(url, token === undefined ? [PROTOCOL] : [PROTOCOL, TOKEN_PREFIX + base64url(token)]);
+    socket = new native(url, token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + base64url(token)]);
   } else {
     const { default: WebSocket } = (await import("ws")) as unknown as { default: WsSocket };
     const headers: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };

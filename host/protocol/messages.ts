@@ -6,6 +6,10 @@ import type { ModelOptions, ResolvedModelOptions } from "../engine/options.js";
 /** Bumped on any change a deployed client could notice. */
 export const PROTOCOL_VERSION = 1;
 
+/** The WebSocket subprotocol a client offers (and the server echoes); a token may go in a second entry, this prefix then base64url (§2). */
+export const SUBPROTOCOL = "gradline";
+export const TOKEN_SUBPROTOCOL_PREFIX = "gradline.bearer.";
+
 /** A request's sequence number: chosen by the client, echoed by the reply (0 … 2^53 − 1). */
 export type Seq = number;
 

@@ -3,6 +3,7 @@
 // content nor its length.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { FULL_GRANT, type ResolvedGrant } from "./options.js";
+import { TOKEN_SUBPROTOCOL_PREFIX } from "../protocol/messages.js";
 
 const digest = (token: string): Buffer => createHash("sha256").update(token, "utf8").digest();
 
@@ -38,8 +39,6 @@ export function presentedToken(authorization: string, accessToken: string, offer
   return accessToken === "" ? undefined : accessToken;
 }
 
-/** Prefix of the subprotocol entry that carries a token as base64url (docs/PROTOCOL.md §2). */
-export const TOKEN_PROTOCOL_PREFIX = "gradline.bearer.";
 
 /** What a `Sec-WebSocket-Protocol` header offers: a token, and the entry to echo (never the token's). */
 export interface OfferedProtocols {
@@ -58,7 +57,7 @@ export function offeredProtocols(header: string): OfferedProtocols {
   let echo = "";
   for (const entry of header.split(",")) {
     const name = entry.trim();
-    if (name.startsWith(TOKEN_PROTOCOL_PREFIX)) token ??= Buffer.from(name.slice(TOKEN_PROTOCOL_PREFIX.length), "base64url").toString("utf8");
+    if (name.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) token ??= Buffer.from(name.slice(TOKEN_SUBPROTOCOL_PREFIX.length), "base64url").toString("utf8");
     else if (name !== "" && echo === "") echo = name;
   }
   return { token, echo };
